@@ -1,0 +1,244 @@
+"""SQLModel tables. The database is the source of truth; Celery only dispatches.
+
+Conventions: UUID-string primary keys for jobs; natural keys elsewhere; timestamps are
+timezone-aware UTC (``UTCDateTime``); state/stage/kind columns are short strings validated by the
+enums in ``jobstore.states`` and friends, so adding a value needs no migration; free-form JSON is
+NaN-safe (``SafeJSON``). Every worker write is fenced by ``Job.attempt``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, MetaData, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from jobstore.types import SafeJSON, UTCDateTime
+
+# Named constraints so SQLite batch migrations can drop/alter them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _ts(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(SafeJSON(), nullable=False))
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "job"
+    __table_args__ = (
+        Index("ix_job_state_lease", "state", "lease_expires_at"),
+        Index("ix_job_created_id", "created_at", "id"),
+        UniqueConstraint("owner", "idempotency_key", name="uq_job_owner_idempotency_key"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    spec: dict[str, Any] = _json()  # jobstore.spec.JobSpec, as JSON
+    state: str = Field(default="queued", max_length=32)
+    state_reason: str = Field(default="", max_length=2000)
+    priority: int = 0
+    owner: str = Field(default="", max_length=64)  # api key id that submitted it ("" if auth off)
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    request_hash: str | None = Field(default=None, max_length=64)
+    parent_job_id: str | None = Field(default=None, foreign_key="job.id", max_length=32)
+    fork_from: dict[str, Any] = _json()  # {"job": id, "checkpoint": "...", "overrides": {...}}
+
+    # position
+    stage: int = 1
+    stage_since_epoch: int = 0
+    stage_reason: str = Field(default="", max_length=2000)
+    epoch: int = 0  # last completed epoch
+    epochs: int = 0  # budget
+    best_f1: float | None = None
+    best_epoch: int | None = None
+    latest_metrics: dict[str, Any] = _json()
+    gate: dict[str, Any] = _json()  # the pending gate decision, when awaiting_decision
+
+    # attempts, leases, budgets
+    attempt: int = 0  # fencing token: every worker write matches it
+    lease_owner: str | None = Field(default=None, max_length=255)
+    lease_expires_at: datetime | None = _ts()
+    heartbeat_at: datetime | None = _ts()
+    progress_at: datetime | None = _ts()
+    dispatched_at: datetime | None = _ts()
+    infra_retries: int = 0  # interruptions re-queued so far (worker lost, shutdown)
+    resume_from: dict[str, Any] = _json()  # {"from": "last|best|stage:N|epoch:N", overrides}
+    last_checkpoint: str | None = Field(default=None, max_length=1024)
+    best_checkpoint: str | None = Field(default=None, max_length=1024)
+    onnx_path: str | None = Field(default=None, max_length=1024)
+    run_dir: str | None = Field(default=None, max_length=1024)
+
+    event_seq: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+
+
+class Attempt(SQLModel, table=True):
+    """One run of a job by one worker process."""
+
+    __tablename__ = "attempt"
+
+    job_id: str = Field(foreign_key="job.id", primary_key=True, max_length=32)
+    number: int = Field(primary_key=True)
+    worker: str = Field(default="", max_length=255)
+    pid: int | None = None
+    gpu: str | None = Field(default=None, max_length=64)
+    started_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    ended_at: datetime | None = _ts()
+    outcome: str | None = Field(default=None, max_length=32)
+    reason: str = Field(default="", max_length=2000)
+    resumed_from: str | None = Field(default=None, max_length=1024)
+    restored_epoch: int | None = None
+    restored_stage: int | None = None
+
+
+class EpochMetric(SQLModel, table=True):
+    """One row per (job, epoch) among live rows; rows past a restored checkpoint get superseded."""
+
+    __tablename__ = "epoch_metric"
+    __table_args__ = (
+        Index(
+            "uq_epoch_metric_live",
+            "job_id",
+            "epoch",
+            unique=True,
+            sqlite_where=text("superseded = 0"),
+            postgresql_where=text("superseded = false"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(foreign_key="job.id", index=True, max_length=32)
+    epoch: int
+    attempt: int
+    stage: int
+    superseded: bool = False
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_f1: float | None = None
+    val_precision: float | None = None
+    val_recall: float | None = None
+    val_accuracy: float | None = None
+    fisher_ratio: float | None = None
+    train_f1: float | None = None
+    lrs: dict[str, Any] = _json()
+    trainable_params: int | None = None
+    epoch_seconds: float | None = None
+    samples_per_sec: float | None = None
+    extra: dict[str, Any] = _json()
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class JobEvent(SQLModel, table=True):
+    """Audit log: state changes, stage transitions, gate checks, operator commands, resumes."""
+
+    __tablename__ = "job_event"
+    __table_args__ = (UniqueConstraint("job_id", "seq", name="uq_job_event_job_id_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(foreign_key="job.id", index=True, max_length=32)
+    seq: int  # from Job.event_seq, bumped in the same transaction
+    kind: str = Field(max_length=32)  # jobstore.events.EventKind
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    actor: str = Field(default="system", max_length=255)
+    reason: str = Field(default="", max_length=2000)
+    attempt: int | None = None
+    epoch: int | None = None
+    stage: int | None = None
+    from_state: str | None = Field(default=None, max_length=32)
+    to_state: str | None = Field(default=None, max_length=32)
+    from_stage: int | None = None
+    to_stage: int | None = None
+    command_id: str | None = Field(default=None, max_length=32)
+    evidence: dict[str, Any] = _json()
+
+
+class Command(SQLModel, table=True):
+    """An operator command for a running job, applied by the worker at its next safe point."""
+
+    __tablename__ = "command"
+    __table_args__ = (UniqueConstraint("job_id", "command_key", name="uq_command_job_id_command_key"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    job_id: str = Field(foreign_key="job.id", index=True, max_length=32)
+    kind: str = Field(max_length=32)  # force_stage | pause | cancel
+    params: dict[str, Any] = _json()
+    actor: str = Field(default="operator", max_length=255)
+    reason: str = Field(default="", max_length=2000)
+    command_key: str | None = Field(default=None, max_length=255)  # client idempotency key
+    status: str = Field(default="pending", max_length=32)  # pending|delivered|applied|rejected|expired
+    result: dict[str, Any] = _json()
+    requested_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    delivered_at: datetime | None = _ts()
+    applied_at: datetime | None = _ts()
+    applied_epoch: int | None = None
+
+
+class CheckpointRecord(SQLModel, table=True):
+    __tablename__ = "checkpoint"
+    __table_args__ = (UniqueConstraint("job_id", "path", name="uq_checkpoint_job_id_path"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(foreign_key="job.id", index=True, max_length=32)
+    kind: str = Field(max_length=32)  # last | best | stage_entry | interrupt | onnx
+    path: str = Field(max_length=1024)  # relative to the runs root
+    epoch: int
+    stage: int
+    batch: int = 0
+    attempt: int
+    val_f1: float | None = None
+    size_bytes: int = 0
+    sha256: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=16)  # viewer | operator | admin
+    prefix: str = Field(max_length=16, index=True)  # first characters of the key, for lookup/display
+    key_hash: str = Field(max_length=128)  # sha256 hex of the whole key; the key itself is never stored
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    revoked_at: datetime | None = _ts()
+    last_used_at: datetime | None = _ts()
+
+
+class Upload(SQLModel, table=True):
+    """A model checkpoint or dataset uploaded over HTTP (issue: uploads)."""
+
+    __tablename__ = "upload"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    kind: str = Field(max_length=16)  # model | dataset
+    filename: str = Field(max_length=255)
+    path: str = Field(max_length=1024)  # relative to the model or data root
+    sha256: str = Field(max_length=64, index=True)
+    size_bytes: int
+    owner: str = Field(default="", max_length=64)
+    meta: dict[str, Any] = _json()
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,119 @@
+"""The job spec: what a user POSTs to /jobs, validated once and stored as-is on the job row.
+
+Field names follow the OCEC CLI flags. The API validates with these models (422 names the field);
+the worker turns a stored spec into the engine's TrainConfig (``worker.engine_config``). Paths are
+*relative* to the configured data and model roots; confinement is checked by the API, again by the
+worker, and never trusted from the client.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_EPOCHS = 10_000
+MAX_BATCH = 65_536
+
+
+class GateFailPolicy(StrEnum):
+    KEEP_TRYING = "keep-trying"
+    PAUSE = "pause"
+    PROCEED = "proceed"
+    STOP = "stop"
+
+
+class MarginMethod(StrEnum):
+    NONE = "none"
+    COSFACE = "cosface"
+    ARCFACE = "arcface"
+
+
+class AugmentPolicy(StrEnum):
+    NONE = "none"
+    LIGHT = "light"
+    OCEC = "ocec"
+
+
+LearningRate = Annotated[float, Field(gt=0, le=1.0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(gt=0, le=1.0, allow_inf_nan=False)]
+RelPath = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+
+class StageGateSpec(_Strict):
+    gate_f1: Annotated[float, Field(ge=0, le=1.0, allow_inf_nan=False)] = 0.80
+    unfreeze_ratio: Fraction = 0.5
+    lr_factor: Fraction = 0.05
+    lr: LearningRate | None = None
+    on_gate_fail: GateFailPolicy = GateFailPolicy.KEEP_TRYING
+    gate_deadline_epoch: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] | None = None
+    epoch: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] | None = None
+
+
+class Stage3Spec(StageGateSpec):
+    gate_f1: Annotated[float, Field(ge=0, le=1.0, allow_inf_nan=False)] = 0.85
+    unfreeze_ratio: Fraction = 1.0
+    lr_factor: Fraction = 0.025
+
+
+class JobSpec(_Strict):
+    """The training part of a job: everything the worker needs to run it."""
+
+    data_root: RelPath
+    pretrain: RelPath | None = None
+    stage: Annotated[int, Field(ge=1, le=3)] = 1
+    lr: LearningRate = 1e-4
+    epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 30
+    batch_size: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 256
+    freeze_backbone: bool = True
+    unfreeze_backbone_epoch: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] | None = None
+    stage2: StageGateSpec = Field(default_factory=StageGateSpec)
+    stage3: Stage3Spec | None = None
+    margin_method: MarginMethod = MarginMethod.COSFACE
+    use_amp: bool = False
+    warmup_epochs: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] = 0
+    weight_decay: Annotated[float, Field(ge=0, le=1.0, allow_inf_nan=False)] = 1e-4
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 42
+    image_size: Annotated[str, Field(pattern=r"^\d{1,4}x\d{1,4}$")] = "32x64"
+    base_channels: Annotated[int, Field(ge=4, le=512)] = 32
+    num_blocks: Annotated[int, Field(ge=1, le=16)] = 4
+    dropout: Annotated[float, Field(ge=0, lt=1.0, allow_inf_nan=False)] = 0.3
+    val_ratio: Annotated[float, Field(gt=0, lt=1.0, allow_inf_nan=False)] = 0.2
+    augment: AugmentPolicy = AugmentPolicy.OCEC
+
+    @field_validator("data_root", "pretrain")
+    @classmethod
+    def _relative(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if "\x00" in value:
+            raise ValueError("must not contain NUL bytes")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobSpec:
+        if self.unfreeze_backbone_epoch is not None and self.unfreeze_backbone_epoch > self.epochs:
+            raise ValueError("unfreeze_backbone_epoch must not exceed epochs")
+        if self.stage == 3 and self.stage3 is None:
+            raise ValueError("stage 3 needs a stage3 section")
+        return self
+
+
+class JobCreate(JobSpec):
+    """POST /jobs body: the spec plus bookkeeping fields."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] = "job"
+    priority: Annotated[int, Field(ge=-100, le=100)] = 0
+
+    def spec(self) -> JobSpec:
+        return JobSpec.model_validate(self.model_dump(exclude={"name", "priority"}))
+
+
+def spec_dict(spec: JobSpec) -> dict[str, Any]:
+    """The JSON stored on the job row."""
+    return spec.model_dump(mode="json")
