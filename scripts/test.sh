@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: static checks, then pytest against the real Redis, PostgreSQL, SQLite,
+# Celery workers and headless Chromium.  Needs scripts/install.sh --dev first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== ruff";        ruff check . && ruff format --check .
+echo "== mypy";        mypy
+echo "== import contracts"; lint-imports
+echo "== pytest";      pytest "$@"
