@@ -1,0 +1,8 @@
+"""Celery task names shared by the publisher (api, reaper) and the consumer (worker).
+
+A message names its task by this string, so the API can dispatch without importing the worker.
+"""
+
+from __future__ import annotations
+
+TASK_RUN_JOB = "ocec.run_job"  # args: (job_id: str, attempt: int)
