@@ -85,6 +85,7 @@ class TrainConfig:
     val_ratio: float = 0.2  # only for data without a predefined split
     augment: AugmentPolicy = AugmentPolicy.OCEC
     check_every_batches: int = 20  # poll commands / should_stop every N batches
+    keep_epoch_checkpoints: int = 0  # epochs/epoch_NNNN.pt files kept (newest); 0 = keep all
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (str/int/float/bool/None/list/dict) safe for weights_only checkpoints and JSON."""

@@ -12,7 +12,7 @@ Call order in one run::
         on_command_result(CommandResult)    for each polled command, once applied or refused
         on_gate_check(GateCheck)            whenever a gate is read (passed or not)
         on_stage_change(StageEvent)         when a transition is applied (at an epoch boundary)
-        on_checkpoint(CheckpointInfo)       for each file written this epoch (last, best, stage entry)
+        on_checkpoint(CheckpointInfo)       for each file written this epoch (epoch, last, best, stage entry)
         on_epoch_end(EpochMetrics)          after validation and after the checkpoints are on disk
     on_train_end(TrainResult)               once, whatever the outcome (not on an exception)
 """
@@ -52,6 +52,7 @@ class CheckpointKind(StrEnum):
     BEST = "best"
     STAGE_ENTRY = "stage_entry"  # state at the start of a stage (before its first epoch)
     INTERRUPT = "interrupt"  # mid-epoch state written on pause / cancel / preempt
+    EPOCH = "epoch"  # epochs/epoch_NNNN.pt, the state after that epoch (resume selector epoch:N)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ class RunInfo:
     amp: bool
     pretrain_report: dict[str, Any] | None = None  # loaded / missing / mismatched tensor names
     history: list[dict[str, Any]] = field(default_factory=list)  # EpochMetrics rows so far
+    initial_metrics: dict[str, Any] | None = None  # val metrics of the start weights (fresh runs: epoch 0)
+    notes: list[str] = field(default_factory=list)  # what a resume changed or found (lr, data, plan)
 
 
 @dataclass(frozen=True)
