@@ -12,9 +12,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, MetaData, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, MetaData, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from jobstore.dialect import where_false
 from jobstore.types import SafeJSON, UTCDateTime
 
 # Named constraints so SQLite batch migrations can drop/alter them.
@@ -49,6 +50,7 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         Index("ix_job_state_lease", "state", "lease_expires_at"),
         Index("ix_job_created_id", "created_at", "id"),
+        Index("ix_job_state_priority_queued", "state", "priority", "queued_at"),
         UniqueConstraint("owner", "idempotency_key", name="uq_job_owner_idempotency_key"),
     )
 
@@ -76,14 +78,18 @@ class Job(SQLModel, table=True):
     gate: dict[str, Any] = _json()  # the pending gate decision, when awaiting_decision
 
     # attempts, leases, budgets
-    attempt: int = 0  # fencing token: every worker write matches it
+    attempt: int = 1  # fencing token (attempt numbers start at 1): every worker write matches it
     lease_owner: str | None = Field(default=None, max_length=255)
     lease_expires_at: datetime | None = _ts()
     heartbeat_at: datetime | None = _ts()
     progress_at: datetime | None = _ts()
-    dispatched_at: datetime | None = _ts()
+    queued_at: datetime | None = _ts()  # when it last entered queued (queue order: priority, then this)
+    dispatched_at: datetime | None = _ts()  # when the last task message was decided (committed, then sent)
+    dispatch_count: int = 0  # messages sent for the current attempt (the re-dispatch backoff doubles)
     infra_retries: int = 0  # interruptions re-queued so far (worker lost, shutdown)
-    resume_from: dict[str, Any] = _json()  # {"from": "last|best|stage:N|epoch:N", overrides}
+    # {"from": "last|best|stage:N|epoch:N", "checkpoint": path|None, "epoch", "stage", "batch",
+    #  "overrides": {...}, "actor", "reason"}; {} for a fresh start
+    resume_from: dict[str, Any] = _json()
     last_checkpoint: str | None = Field(default=None, max_length=1024)
     best_checkpoint: str | None = Field(default=None, max_length=1024)
     onnx_path: str | None = Field(default=None, max_length=1024)
@@ -113,6 +119,8 @@ class Attempt(SQLModel, table=True):
     resumed_from: str | None = Field(default=None, max_length=1024)
     restored_epoch: int | None = None
     restored_stage: int | None = None
+    restored_batch: int | None = None
+    restored_at: datetime | None = _ts()
 
 
 class EpochMetric(SQLModel, table=True):
@@ -125,8 +133,7 @@ class EpochMetric(SQLModel, table=True):
             "job_id",
             "epoch",
             unique=True,
-            sqlite_where=text("superseded = 0"),
-            postgresql_where=text("superseded = false"),
+            **where_false("superseded"),
         ),
     )
 
@@ -136,6 +143,7 @@ class EpochMetric(SQLModel, table=True):
     attempt: int
     stage: int
     superseded: bool = False
+    superseded_at: datetime | None = _ts()
     train_loss: float | None = None
     val_loss: float | None = None
     val_f1: float | None = None
@@ -159,7 +167,7 @@ class JobEvent(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("job_id", "seq", name="uq_job_event_job_id_seq"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    job_id: str = Field(foreign_key="job.id", index=True, max_length=32)
+    job_id: str = Field(foreign_key="job.id", max_length=32)  # indexed by the unique constraint
     seq: int  # from Job.event_seq, bumped in the same transaction
     kind: str = Field(max_length=32)  # jobstore.events.EventKind
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
@@ -183,13 +191,13 @@ class Command(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("job_id", "command_key", name="uq_command_job_id_command_key"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    job_id: str = Field(foreign_key="job.id", index=True, max_length=32)
-    kind: str = Field(max_length=32)  # force_stage | pause | cancel
+    job_id: str = Field(foreign_key="job.id", max_length=32)  # indexed by the unique constraint
+    kind: str = Field(max_length=32)  # jobstore.kinds.CommandKind
     params: dict[str, Any] = _json()
     actor: str = Field(default="operator", max_length=255)
     reason: str = Field(default="", max_length=2000)
     command_key: str | None = Field(default=None, max_length=255)  # client idempotency key
-    status: str = Field(default="pending", max_length=32)  # pending|delivered|applied|rejected|expired
+    status: str = Field(default="pending", max_length=32)  # jobstore.kinds.CommandStatus
     result: dict[str, Any] = _json()
     requested_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     delivered_at: datetime | None = _ts()
@@ -198,20 +206,23 @@ class Command(SQLModel, table=True):
 
 
 class CheckpointRecord(SQLModel, table=True):
+    """A checkpoint file a worker wrote; upserted by path (``last.pt`` is rewritten every epoch)."""
+
     __tablename__ = "checkpoint"
     __table_args__ = (UniqueConstraint("job_id", "path", name="uq_checkpoint_job_id_path"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    job_id: str = Field(foreign_key="job.id", index=True, max_length=32)
-    kind: str = Field(max_length=32)  # last | best | stage_entry | interrupt | onnx
+    job_id: str = Field(foreign_key="job.id", max_length=32)  # indexed by the unique constraint
+    kind: str = Field(max_length=32)  # jobstore.kinds.CheckpointKind
     path: str = Field(max_length=1024)  # relative to the runs root
     epoch: int
     stage: int
     batch: int = 0
     attempt: int
     val_f1: float | None = None
-    size_bytes: int = 0
+    size_bytes: int = Field(default=0, sa_type=BigInteger)
     sha256: str | None = Field(default=None, max_length=64)
+    superseded: bool = False  # from a timeline abandoned by a resume to an earlier checkpoint
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -238,7 +249,7 @@ class Upload(SQLModel, table=True):
     filename: str = Field(max_length=255)
     path: str = Field(max_length=1024)  # relative to the model or data root
     sha256: str = Field(max_length=64, index=True)
-    size_bytes: int
+    size_bytes: int = Field(sa_type=BigInteger)
     owner: str = Field(default="", max_length=64)
     meta: dict[str, Any] = _json()
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

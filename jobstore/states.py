@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from jobstore.errors import JobStoreError
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -55,7 +57,35 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 }
 
 
-class IllegalTransitionError(Exception):
+class AttemptOutcome(StrEnum):
+    """How one attempt ended. The first six mirror ``ocec_engine.hooks.Outcome`` value for value."""
+
+    COMPLETED = "completed"  # epoch budget reached
+    STOPPED = "stopped"  # gate policy stop / keep-trying deadline; the best model is kept
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    AWAITING_DECISION = "awaiting_decision"  # gate failed with policy "pause"
+    PREEMPTED = "preempted"  # clean worker shutdown: checkpointed, back in the queue at once
+    FAILED = "failed"  # an error in the job itself (bad data, NaN loss...): never retried automatically
+    LOST = "lost"  # set by the reaper: the lease expired (worker killed, host gone)
+
+
+# Where a job goes when an attempt ends with each outcome.
+OUTCOME_STATE: dict[AttemptOutcome, JobState] = {
+    AttemptOutcome.COMPLETED: JobState.SUCCEEDED,
+    AttemptOutcome.STOPPED: JobState.SUCCEEDED,
+    AttemptOutcome.PAUSED: JobState.PAUSED,
+    AttemptOutcome.CANCELLED: JobState.CANCELLED,
+    AttemptOutcome.AWAITING_DECISION: JobState.AWAITING_DECISION,
+    AttemptOutcome.PREEMPTED: JobState.QUEUED,
+    AttemptOutcome.FAILED: JobState.FAILED,
+    AttemptOutcome.LOST: JobState.INTERRUPTED,
+}
+
+
+class IllegalTransitionError(JobStoreError):
+    code = "illegal-transition"
+
     def __init__(self, current: JobState, target: JobState) -> None:
         super().__init__(f"a {current} job cannot become {target}")
         self.current = current

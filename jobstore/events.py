@@ -1,0 +1,40 @@
+"""The kinds of rows in the ``job_event`` audit log (``JobEvent.kind``).
+
+Every event has a per-job ``seq`` (1, 2, 3 … with no gaps), an actor and a reason; the SSE stream
+replays them in ``seq`` order. ``EPOCH`` events carry the id of the metrics row they announce, so
+one cursor (the seq) replays both the audit trail and the metrics.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    CREATED = "created"  # job created (or forked); to_state = queued
+    STATE_CHANGE = "state_change"  # from_state -> to_state, with the reason
+    STAGE_CHANGE = "stage_change"  # from_stage -> to_stage at an epoch boundary, with evidence
+    GATE_CHECK = "gate_check"  # a stage gate was read (passed or not)
+    EPOCH = "epoch"  # an epoch's metrics row was recorded (evidence.metric_id)
+    METRICS_SUPERSEDED = "metrics_superseded"  # rows past a restored checkpoint marked superseded
+    COMMAND_REQUESTED = "command_requested"
+    COMMAND_DELIVERED = "command_delivered"  # handed to the worker by a heartbeat
+    COMMAND_APPLIED = "command_applied"
+    COMMAND_REFUSED = "command_refused"
+    COMMAND_EXPIRED = "command_expired"  # the attempt ended before the command was applied
+    RESUME_REQUESTED = "resume_requested"  # operator resume: selector, checkpoint, overrides
+    RESTORED = "restored"  # the worker confirmed what it restored (stage, epoch, batch, checkpoint)
+    REDISPATCHED = "redispatched"  # the reaper re-sent a queued job's message (lost by the broker?)
+    FORKED = "forked"  # on the parent: a child job was forked from one of its checkpoints
+    NOTE = "note"  # anything else a worker wants in the audit trail
+
+
+class Actor:
+    """Actor names used by jobstore itself (operators are named by the API: key name or id)."""
+
+    SYSTEM = "system"
+    REAPER = "reaper"
+
+    @staticmethod
+    def worker(name: str) -> str:
+        return f"worker:{name}"
