@@ -1,0 +1,108 @@
+"""Gate decisions at an epoch boundary: a pure function of plan, stage state, epoch and the last F1.
+
+The gate into stage N+1 is read at the boundary before epoch ``e`` when
+
+* the plan is progressive and stage N+1 is configured with a gate epoch (stage 2: U =
+  ``unfreeze_backbone_epoch``, no automatic stage 2 without it; stage 3: ``stage3.epoch`` or any);
+* ``e >= gate epoch``;
+* the F1 belongs to the current stage: at least one epoch was trained in it, or it is the run's
+  starting stage (then the start-of-run evaluation counts, so U = 1 can open on the pretrain's F1).
+
+It passes when that F1 (the previous epoch's margin-free val F1, threshold 0.5) >= ``gate_f1``.
+When it fails, the stage's ``on_gate_fail`` decides: keep-trying waits while ``e <= deadline``
+(default: the last epoch) and stops after; pause pauses once per stage (a run resumed after that
+pause without a forced stage keeps trying); proceed enters anyway; stop stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ocec_engine.config import GateFailPolicy
+from ocec_engine.hooks import GateCheck, StageTrigger
+from ocec_engine.stages import PlanKind, StagePlan, StageState, gate_deadline
+
+
+class GateAction(StrEnum):
+    ENTER = "enter"
+    WAIT = "wait"
+    PROCEED = "proceed"
+    PAUSE = "pause"
+    STOP = "stop"
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    action: GateAction
+    check: GateCheck
+
+
+def read_gate(
+    plan: StagePlan, state: StageState, epoch: int, epochs: int, last_f1: float | None
+) -> GateDecision | None:
+    """The decision at the boundary before ``epoch``, or None when no gate is read there."""
+    if plan.kind is not PlanKind.PROGRESSIVE or last_f1 is None:
+        return None
+    target = state.stage + 1
+    spec = plan.stages.get(target)
+    if spec is None or spec.gate is None:
+        return None
+    if target == 2 and spec.gate_epoch is None:
+        return None  # no unfreeze epoch: stage 2 only when forced
+    if epoch < (spec.gate_epoch or 1):
+        return None
+    if epoch <= state.entered_epoch and state.trigger is not StageTrigger.START:
+        return None  # no F1 measured in this stage yet
+    gate = spec.gate
+    policy = gate.on_gate_fail
+    passed = last_f1 >= gate.gate_f1
+    evidence = f"val F1 {last_f1:.4f} {'>=' if passed else '<'} {gate.gate_f1:g}"
+    if passed:
+        return _decide(
+            GateAction.ENTER, epoch, target, last_f1, gate.gate_f1, True, policy, f"{evidence}: enter"
+        )
+    if policy is GateFailPolicy.PAUSE and target in state.paused_gates:
+        policy = GateFailPolicy.KEEP_TRYING  # the operator resumed after the pause: keep trying
+        evidence += " (resumed after a gate pause: keep trying)"
+    if policy is GateFailPolicy.KEEP_TRYING:
+        deadline = gate_deadline(gate, epochs)
+        if epoch > deadline:
+            reason = f"{evidence}; deadline epoch {deadline} passed: stop"
+            return _decide(
+                GateAction.STOP, epoch, target, last_f1, gate.gate_f1, False, gate.on_gate_fail, reason
+            )
+        reason = f"{evidence}; keep trying until epoch {deadline}"
+        return _decide(
+            GateAction.WAIT, epoch, target, last_f1, gate.gate_f1, False, gate.on_gate_fail, reason
+        )
+    action = {
+        GateFailPolicy.PAUSE: GateAction.PAUSE,
+        GateFailPolicy.PROCEED: GateAction.PROCEED,
+        GateFailPolicy.STOP: GateAction.STOP,
+    }[policy]
+    reason = f"{evidence}; policy {policy.value}: {action.value}"
+    return _decide(action, epoch, target, last_f1, gate.gate_f1, False, policy, reason)
+
+
+def _decide(
+    action: GateAction,
+    epoch: int,
+    target: int,
+    f1: float,
+    threshold: float,
+    passed: bool,
+    policy: GateFailPolicy,
+    reason: str,
+) -> GateDecision:
+    check = GateCheck(
+        epoch=epoch,
+        stage=target,
+        f1=f1,
+        threshold=threshold,
+        passed=passed,
+        policy=policy.value,
+        action=action.value,
+        reason=f"stage {target} gate at epoch {epoch}: {reason}",
+    )
+    return GateDecision(action, check)

@@ -1,0 +1,78 @@
+"""One training batch: uint8 images -> augment in [0, 1] -> normalise -> split forward -> step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
+from torch import Tensor, nn
+
+from ocec_engine.evaluate import Runtime
+from ocec_engine.metrics import predicted_open
+from ocec_engine.normalize import normalize
+from ocec_engine.stages import split_embed
+
+Augment = Callable[[Tensor, torch.Generator], Tensor]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    loss: float
+    predicted_open: Tensor  # margin-free decision per sample (train F1)
+    finite: bool
+    stepped: bool  # False when AMP skipped the step (inf/NaN gradients)
+
+
+def batch_slices(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """Consecutive [start, end) slices; a final batch of one sample is dropped (BatchNorm needs 2)."""
+    slices = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    if slices and slices[-1][1] - slices[-1][0] < 2:
+        slices.pop()
+    return slices
+
+
+def prepare_batch(
+    x_u8: Tensor, runtime: Runtime, augment: Augment | None, generator: torch.Generator
+) -> Tensor:
+    x = x_u8.to(runtime.device, non_blocking=True)
+    if augment is not None:
+        x = augment(x.to(torch.float32).div_(255.0), generator)
+    return runtime.prepare(normalize(x))
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    runtime: Runtime,
+    x: Tensor,
+    y: Tensor,
+    frozen_prefix: int,
+    margin_scale: float,
+) -> StepResult:
+    with runtime.autocast():
+        emb = split_embed(model, x, frozen_prefix)
+        logits = model.train_logits(emb, y, margin_scale)  # type: ignore[operator]
+    loss = F.cross_entropy(logits.float(), y)
+    finite = bool(torch.isfinite(loss.detach()))
+    optimizer.zero_grad(set_to_none=True)
+    if not finite and scaler is None:  # fp32: a NaN/inf loss is a real fault; never step on it
+        return StepResult(float(loss.detach()), torch.zeros_like(y, dtype=torch.bool), False, False)
+    stepped = True
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scale = scaler.get_scale()
+        scaler.step(optimizer)
+        scaler.update()
+        stepped = scaler.get_scale() >= scale
+    else:
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        if getattr(model, "margin_head", None) is None:
+            decision = predicted_open(logits.detach())  # margin none: these are the margin-free logits
+        else:
+            decision = predicted_open(model.eval_logits(emb.detach()))  # type: ignore[operator]
+    return StepResult(float(loss.detach()), decision, finite=finite, stepped=stepped)
