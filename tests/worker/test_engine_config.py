@@ -1,0 +1,98 @@
+"""Stored spec + overrides → TrainConfig: paths confined under the settings roots, overrides applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jobstore.settings import Settings
+from jobstore.spec import JobSpec, spec_dict
+from worker.engine_config import (
+    JobConfigError,
+    build_train_config,
+    confined,
+    plan_run,
+    relative_to_runs,
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    s = Settings(home=tmp_path)
+    (s.data_root / "setB").mkdir(parents=True)
+    s.model_root.mkdir(parents=True)
+    (s.model_root / "A.pt").write_bytes(b"x")
+    (s.runs_root / "parent").mkdir(parents=True)
+    (s.runs_root / "parent" / "best.pt").write_bytes(b"x")
+    return s
+
+
+def _spec(**values: object) -> dict[str, object]:
+    return spec_dict(JobSpec.model_validate({"data_root": "setB", "pretrain": "A.pt", **values}))
+
+
+def test_fresh_job(settings: Settings) -> None:
+    plan = plan_run(_spec(epochs=12, unfreeze_backbone_epoch=4, image_size="32x64"), {})
+    config = build_train_config(plan, "job1", settings)
+    assert config.data_root == str(settings.data_root / "setB")
+    assert config.pretrain == str(settings.model_root / "A.pt")
+    assert config.output_dir == str(settings.runs_root / "job1")
+    assert config.resume is None and config.resume_stage is None
+    assert (config.epochs, config.unfreeze_backbone_epoch, config.image_size) == (12, 4, (32, 64))
+    assert config.stage2.gate_f1 == pytest.approx(0.80)
+
+
+def test_resume_point_and_one_shot_stage(settings: Settings) -> None:
+    resume_from = {"from": "best", "checkpoint": "parent/best.pt", "epoch": 3, "overrides": {"stage": 2}}
+    config = build_train_config(plan_run(_spec(epochs=10), resume_from), "fork1", settings)
+    assert config.resume == str(settings.runs_root / "parent" / "best.pt")
+    assert config.resume_stage == 2
+
+
+@pytest.mark.parametrize(
+    "resume_from", [{}, {"from": "last", "checkpoint": None, "epoch": 0, "overrides": {}}]
+)
+def test_no_checkpoint_is_a_fresh_start(settings: Settings, resume_from: dict[str, object]) -> None:
+    config = build_train_config(plan_run(_spec(), resume_from), "j", settings)
+    assert config.resume is None and config.resume_stage is None
+
+
+def test_an_invalid_stored_spec_is_refused(settings: Settings) -> None:
+    with pytest.raises(JobConfigError, match="epochs"):
+        plan_run({**_spec(), "epochs": 0}, {})
+    with pytest.raises(JobConfigError, match="unknown_field"):
+        plan_run({**_spec(), "unknown_field": 1}, {})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("data_root", "../elsewhere"), ("data_root", "/etc"), ("pretrain", "../../A.pt"), ("data_root", "nope")],
+)
+def test_paths_must_stay_in_their_root(settings: Settings, field: str, value: str) -> None:
+    spec = _spec()
+    spec[field] = value
+    with pytest.raises(JobConfigError, match=field):
+        build_train_config(plan_run(spec, {}), "j", settings)
+
+
+def test_symlink_out_of_the_root_is_refused(settings: Settings, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (settings.data_root / "link").symlink_to(outside)
+    with pytest.raises(JobConfigError, match="leaves"):
+        build_train_config(plan_run(_spec(data_root="link"), {}), "j", settings)
+
+
+def test_resume_checkpoint_confined_to_runs_root(settings: Settings) -> None:
+    with pytest.raises(JobConfigError, match="checkpoint"):
+        build_train_config(plan_run(_spec(), {"checkpoint": "../data/setB"}), "j", settings)
+    with pytest.raises(JobConfigError, match="not found"):
+        build_train_config(plan_run(_spec(), {"checkpoint": "parent/missing.pt"}), "j", settings)
+
+
+def test_helpers(settings: Settings) -> None:
+    assert confined(settings.runs_root, "a/b", "x", must_exist=False) == settings.runs_root / "a" / "b"
+    inside = str(settings.runs_root / "j" / "last.pt")
+    assert relative_to_runs(settings, inside) == "j/last.pt"
+    assert relative_to_runs(settings, "/tmp/x.pt") == "/tmp/x.pt"

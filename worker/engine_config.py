@@ -1,0 +1,102 @@
+"""A stored job (spec + resume/fork overrides) → the engine's ``TrainConfig``.
+
+The API validated the spec and confined its paths when the job was submitted; the worker checks
+again here because the database is shared and its rows are not trusted to stay what the API wrote.
+Every path handed to the engine is absolute and inside its configured root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import ValidationError
+
+from jobstore.settings import Settings
+from jobstore.spec import JobSpec, spec_dict
+from ocec_engine.config import TrainConfig
+
+
+class JobConfigError(ValueError):
+    """The stored job cannot become a training run (bad spec, path outside its root, missing file)."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What this attempt runs: the validated spec and where it restores from.
+
+    jobstore has already folded resume/fork overrides (lr, epochs, stage-2 settings) into the job's
+    spec; only the one-shot ``stage`` override remains, and it becomes the engine's ``resume_stage``.
+    """
+
+    spec: JobSpec
+    resume: str | None = None  # checkpoint path relative to the runs root; None: a fresh start
+    resume_stage: int | None = None
+
+
+def plan_run(spec: dict[str, Any], resume_from: dict[str, Any]) -> RunPlan:
+    """The plan for a job's stored ``spec`` and ``resume_from`` (see ``jobstore.repo.resume``)."""
+    try:
+        validated = JobSpec.model_validate(spec)
+    except ValidationError as exc:
+        raise JobConfigError(f"the stored job spec is not valid: {_first_error(exc)}") from exc
+    checkpoint = resume_from.get("checkpoint") or None
+    stage = (resume_from.get("overrides") or {}).get("stage")
+    return RunPlan(validated, checkpoint, int(stage) if stage is not None else None)
+
+
+def build_train_config(plan: RunPlan, job_id: str, settings: Settings) -> TrainConfig:
+    """The engine config of one attempt: output under ``<runs_root>/<job_id>``, paths confined."""
+    spec = plan.spec
+    values = spec_dict(spec)
+    height, width = (int(v) for v in spec.image_size.split("x"))
+    values.update(
+        data_root=str(confined(settings.data_root, spec.data_root, "data_root", must_exist=True)),
+        pretrain=(
+            str(confined(settings.model_root, spec.pretrain, "pretrain", must_exist=True))
+            if spec.pretrain
+            else None
+        ),
+        output_dir=str(run_dir(settings, job_id)),
+        resume=(
+            str(confined(settings.runs_root, plan.resume, "checkpoint", must_exist=True))
+            if plan.resume
+            else None
+        ),
+        resume_stage=plan.resume_stage,
+        image_size=[height, width],
+    )
+    try:
+        return TrainConfig.from_dict(values)
+    except (TypeError, ValueError) as exc:
+        raise JobConfigError(f"the job spec does not fit the engine: {exc}") from exc
+
+
+def run_dir(settings: Settings, job_id: str) -> Path:
+    return confined(settings.runs_root, job_id, "job id", must_exist=False)
+
+
+def confined(root: Path, relative: str, what: str, *, must_exist: bool) -> Path:
+    """``root / relative`` resolved (symlinks followed), refused when it leaves ``root``."""
+    candidate = PurePosixPath(relative)
+    real_root = root.resolve()
+    target = (real_root / candidate).resolve()
+    if candidate.is_absolute() or ".." in candidate.parts or not target.is_relative_to(real_root):
+        raise JobConfigError(f"{what} {relative!r} leaves its configured root {real_root}")
+    if must_exist and not target.exists():
+        raise JobConfigError(f"{what} {relative!r} not found: {target} does not exist")
+    return target
+
+
+def relative_to_runs(settings: Settings, path: str) -> str:
+    """A checkpoint path as stored in the database: relative to the runs root when inside it."""
+    real = Path(path).resolve()
+    root = settings.runs_root.resolve()
+    return real.relative_to(root).as_posix() if real.is_relative_to(root) else str(real)
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "spec"
+    return f"{where}: {error['msg']}"

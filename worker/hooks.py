@@ -1,0 +1,217 @@
+"""``DbHooks``: the engine's ``TrainingHooks`` written to the database, fenced by attempt.
+
+Each hook commits its own short transaction before it returns, so an epoch's checkpoint records,
+stage event and metrics row are in the database before the engine starts the next epoch. Every
+write carries the attempt number; once jobstore refuses one (``FencedOutError``) — or the heartbeat
+learns the attempt lost the job — every later hook call raises ``AttemptFenced``, which unwinds the
+engine without another write or checkpoint (a newer attempt owns the run directory now).
+
+Commands fetched by the heartbeat thread reach the engine through ``poll_commands``; a shutdown
+request reaches it through ``should_stop``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from jobstore.errors import FencedOutError
+from jobstore.records import CheckpointRow, EpochRow, GateCheckRow, StageChange
+from jobstore.repo import checkpoints, commands, leases, metrics, stages
+from jobstore.repo.commands import CommandView
+from jobstore.settings import Settings
+from ocec_engine.hooks import Command, CommandKind
+from worker.dbwrite import write_retrying
+from worker.engine_config import relative_to_runs
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DB_OUTAGE_SECONDS = 600.0  # how long a hook waits for the database before the attempt fails
+
+
+class AttemptFenced(BaseException):
+    """This attempt no longer owns its job: unwind the engine and write nothing more.
+
+    A ``BaseException`` so that an engine's ``except Exception`` cleanup (e.g. checkpoint on error)
+    does not run for it.
+    """
+
+
+@dataclass(frozen=True)
+class AttemptRef:
+    """Which attempt the hooks write for, and where."""
+
+    db: Engine
+    settings: Settings
+    job_id: str
+    attempt: int
+    worker: str
+
+
+class DbHooks:
+    """The worker's ``TrainingHooks`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        ref: AttemptRef,
+        *,
+        take_commands: Callable[[], list[CommandView]],
+        fenced_reason: Callable[[], str | None],
+        preempt_reason: Callable[[], str | None],
+    ) -> None:
+        self.ref = ref
+        self._take_commands = take_commands
+        self._fenced_reason = fenced_reason
+        self._preempt_reason = preempt_reason
+        self._fenced: str | None = None
+        self.restored_epoch = 0
+
+    # ---- TrainingHooks -------------------------------------------------------------------------
+    def on_train_start(self, info: Any) -> None:
+        """Confirm what was restored; re-record the restored history (fills rows a crash lost)."""
+        self.restored_epoch = int(info.restored_epoch)
+        resumed = relative_to_runs(self.ref.settings, info.resumed_from) if info.resumed_from else None
+        evidence = {
+            "device": info.device,
+            "amp": info.amp,
+            "start_epoch": info.start_epoch,
+            "epochs": info.epochs,
+            "trainable_params": info.trainable_params,
+            "total_params": info.total_params,
+            "pretrain_report": info.pretrain_report,
+            "initial_metrics": getattr(info, "initial_metrics", None),
+            "notes": list(getattr(info, "notes", []) or []),
+        }
+        rows = [epoch_row(row) for row in info.history if int(row["epoch"]) <= info.restored_epoch]
+
+        def work(session: Session) -> None:
+            leases.record_restore(
+                session, **self._key(), stage=info.stage, epoch=info.restored_epoch,
+                batch=info.restored_batch, resumed_from=resumed, evidence=evidence,
+            )  # fmt: skip
+            for row in rows:
+                metrics.record_epoch(session, **self._key(), row=row)
+
+        self._write(work, "restore confirmation")
+
+    def on_epoch_end(self, epoch_metrics: Any) -> None:
+        row = epoch_row(dataclasses.asdict(epoch_metrics))
+        self._write(lambda s: metrics.record_epoch(s, **self._key(), row=row), f"epoch {row.epoch} metrics")
+
+    def on_gate_check(self, check: Any) -> None:
+        row = record_of(GateCheckRow, dataclasses.asdict(check))
+        self._write(lambda s: stages.record_gate_check(s, **self._key(), check=row), "gate check")
+
+    def on_stage_change(self, event: Any) -> None:
+        change = record_of(StageChange, dataclasses.asdict(event))
+        self._write(lambda s: stages.record_stage_change(s, **self._key(), change=change), "stage change")
+
+    def on_checkpoint(self, info: Any) -> None:
+        settings = self.ref.settings
+        row = checkpoint_row(
+            settings, info.path, str(info.kind), info.epoch, info.stage, info.val_f1, info.batch
+        )
+        self._write(
+            lambda s: checkpoints.record_checkpoint(s, **self._key(), row=row), f"checkpoint {row.path}"
+        )
+
+    def on_command_result(self, result: Any) -> None:
+        def work(session: Session) -> None:
+            commands.mark_result(
+                session, **self._key(), command_id=result.command_id, applied=result.applied,
+                reason=result.reason, epoch=result.epoch, evidence=dict(result.evidence),
+            )  # fmt: skip
+
+        self._write(work, f"command {result.command_id} result")
+
+    def on_train_end(self, result: Any) -> None:
+        self._check_fenced()  # the runner records the outcome with finish_attempt
+
+    def on_batch_end(self, epoch: int, batch: int, batches: int, loss: float) -> None:
+        self._check_fenced()
+
+    def poll_commands(self) -> list[Any]:
+        self._check_fenced()
+        return [engine_command(view) for view in self._take_commands()]
+
+    def should_stop(self) -> str | None:
+        self._check_fenced()
+        return self._preempt_reason()
+
+    # ---- writing --------------------------------------------------------------------------------
+    def _key(self) -> dict[str, Any]:
+        return {"job_id": self.ref.job_id, "attempt": self.ref.attempt}
+
+    def _check_fenced(self) -> None:
+        reason = self._fenced or self._fenced_reason()
+        if reason:
+            self._fenced = reason
+            raise AttemptFenced(reason)
+
+    def _write(self, work: Callable[[Session], T], what: str) -> T:
+        self._check_fenced()
+        try:
+            return write_retrying(self.ref.db, work, give_up_after=DB_OUTAGE_SECONDS, what=what)
+        except FencedOutError as exc:
+            self._fenced = str(exc)
+            log.warning("%s refused: %s", what, exc)
+            raise AttemptFenced(str(exc)) from exc
+
+
+def record_of(cls: type[T], values: dict[str, Any]) -> T:
+    """A jobstore record from an engine payload's fields (fields it does not know are dropped)."""
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def epoch_row(values: dict[str, Any]) -> EpochRow:
+    """An ``EpochRow`` from an ``EpochMetrics`` dict (or a restored history row)."""
+    return record_of(EpochRow, values)
+
+
+def checkpoint_row(
+    settings: Settings,
+    path: str,
+    kind: str,
+    epoch: int,
+    stage: int,
+    val_f1: float | None = None,
+    batch: int = 0,
+) -> CheckpointRow:
+    """A record of the file at ``path`` (stored relative to the runs root, with size and sha256)."""
+    file = Path(path)
+    return CheckpointRow(
+        path=relative_to_runs(settings, path),
+        kind=kind,
+        epoch=epoch,
+        stage=stage,
+        val_f1=val_f1,
+        size_bytes=file.stat().st_size,
+        batch=batch,
+        sha256=sha256_of(file),
+    )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def engine_command(view: CommandView) -> Any:
+    return Command(
+        kind=CommandKind(view.kind.value), command_id=view.id, params=dict(view.params),
+        actor=view.actor, reason=view.reason,
+    )  # fmt: skip

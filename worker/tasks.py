@@ -1,0 +1,31 @@
+"""The Celery task: a thin shim that hands ``(job_id, attempt)`` to ``worker.runner``.
+
+The message carries nothing but the job's id and the attempt it was sent for; the database says
+what to run. The runner (and through it the engine and torch) is imported inside the task, in the
+pool child, so the worker's parent process never loads torch or CUDA.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from jobstore.settings import Settings
+from jobstore.tasknames import TASK_RUN_JOB
+from worker.dispatch import make_dispatch
+
+
+def register(app: Celery, settings: Settings) -> None:
+    """Register ``run_job`` on ``app``; it runs jobs with ``settings``."""
+    dispatch = make_dispatch(app, settings.queue)
+
+    def run_job(task: Any, job_id: str, attempt: int) -> str:
+        from worker.runner import current_identity, run_attempt
+
+        identity = current_identity(str(task.request.hostname or "worker"))
+        return run_attempt(
+            job_id, int(attempt), settings=settings, dispatch=dispatch, identity=identity
+        ).value
+
+    app.task(name=TASK_RUN_JOB, bind=True, ignore_result=True, acks_late=False)(run_job)
