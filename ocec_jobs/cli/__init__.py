@@ -1,0 +1,1 @@
+"""The ``ocec-jobs`` command: one module per subcommand (see ``main.py`` for how they register)."""
