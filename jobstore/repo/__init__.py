@@ -1,0 +1,107 @@
+"""Repository functions: keyword-only, each takes a ``Session`` and runs inside the caller's transaction.
+
+Use a write transaction (``jobstore.db.write_transaction``) for anything that writes. Worker-side
+writes are fenced by attempt (``FencedOutError``). One module per noun; everything public is
+re-exported here: ``from jobstore import repo; repo.create_job(session, create=...)``.
+"""
+
+from jobstore.repo.checkpoints import (
+    Selector,
+    find_checkpoint,
+    list_checkpoints,
+    parse_selector,
+    record_checkpoint,
+    require_checkpoint,
+)
+from jobstore.repo.commands import (
+    CancelResult,
+    CommandRequest,
+    CommandView,
+    list_commands,
+    mark_delivered,
+    mark_result,
+    open_commands,
+    pending_commands,
+    request_cancel,
+    request_command,
+    settle_open_commands,
+)
+from jobstore.repo.events import FeedItem, append_event, feed, list_events, record_note
+from jobstore.repo.jobs import (
+    CreateResult,
+    JobPage,
+    create_job,
+    decode_cursor,
+    encode_cursor,
+    get_job,
+    list_jobs,
+    queue_position,
+    request_hash,
+)
+from jobstore.repo.leases import (
+    Claim,
+    Finish,
+    Heartbeat,
+    Restore,
+    claim,
+    finish_attempt,
+    heartbeat,
+    record_restore,
+)
+from jobstore.repo.metrics import list_metrics, record_epoch, supersede_after
+from jobstore.repo.resume import (
+    apply_spec_overrides,
+    automatic_resume_point,
+    fork_job,
+    request_resume,
+    resume_point,
+)
+from jobstore.repo.stages import record_gate_check, record_stage_change
+from jobstore.repo.transitions import mark_dispatched, requeue, transition
+
+__all__ = [
+    "CancelResult",
+    "CommandRequest",
+    "CommandView",
+    "CreateResult",
+    "FeedItem",
+    "JobPage",
+    "Selector",
+    "append_event",
+    "apply_spec_overrides",
+    "automatic_resume_point",
+    "create_job",
+    "decode_cursor",
+    "encode_cursor",
+    "feed",
+    "find_checkpoint",
+    "fork_job",
+    "get_job",
+    "list_checkpoints",
+    "list_commands",
+    "list_events",
+    "list_jobs",
+    "list_metrics",
+    "mark_delivered",
+    "mark_dispatched",
+    "mark_result",
+    "open_commands",
+    "parse_selector",
+    "pending_commands",
+    "queue_position",
+    "record_checkpoint",
+    "record_epoch",
+    "record_gate_check",
+    "record_note",
+    "record_stage_change",
+    "request_cancel",
+    "request_command",
+    "request_hash",
+    "request_resume",
+    "requeue",
+    "require_checkpoint",
+    "resume_point",
+    "settle_open_commands",
+    "supersede_after",
+    "transition",
+]

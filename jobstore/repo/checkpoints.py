@@ -1,0 +1,138 @@
+"""Checkpoint records: upserted by (job, path) as the worker writes files; found by selector.
+
+Selectors (the ``from`` of /resume and /fork): ``last`` — the most advanced training state (highest
+epoch, then batch) of any kind; ``best`` — the best-kind record with the highest val F1;
+``stage:N`` — the latest stage-entry checkpoint of stage N; ``epoch:N`` — a checkpoint at epoch N
+(an end-of-epoch one before a mid-epoch one). Only live records count: those of a timeline abandoned
+by an earlier resume are superseded. ONNX exports are records too but never a resume point.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from jobstore.dialect import upsert
+from jobstore.errors import InvalidSelectorError, NoCheckpointError
+from jobstore.kinds import CheckpointKind
+from jobstore.models import CheckpointRecord
+from jobstore.records import CheckpointRow
+from jobstore.repo._base import fence, now_or
+
+_table = CheckpointRecord.__table__  # type: ignore[attr-defined]
+_SELECTOR = re.compile(r"^(last|best)$|^(stage|epoch):(\d{1,6})$")
+_UPDATED = (
+    "kind",
+    "epoch",
+    "stage",
+    "batch",
+    "attempt",
+    "val_f1",
+    "size_bytes",
+    "sha256",
+    "superseded",
+    "created_at",
+)
+
+
+@dataclass(frozen=True)
+class Selector:
+    name: str  # last | best | stage | epoch
+    number: int | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.number is None else f"{self.name}:{self.number}"
+
+
+def parse_selector(text: str) -> Selector:
+    """``last``, ``best``, ``stage:N`` or ``epoch:N``; ``InvalidSelectorError`` for anything else."""
+    match = _SELECTOR.match(text.strip())
+    if match is None:
+        raise InvalidSelectorError(
+            f"checkpoint selector must be last, best, stage:N or epoch:N, not {text!r}"
+        )
+    if match.group(1):
+        return Selector(match.group(1))
+    return Selector(match.group(2), int(match.group(3)))
+
+
+def record_checkpoint(
+    session: Session, *, job_id: str, attempt: int, row: CheckpointRow, now: datetime | None = None
+) -> CheckpointRecord:
+    """Fenced: insert or update the record of ``row.path``; point the job's last/best/onnx at it."""
+    now = now_or(now)
+    kind = CheckpointKind(row.kind)
+    job = fence(session, job_id=job_id, attempt=attempt)
+    values = CheckpointRecord(
+        job_id=job_id, kind=kind.value, path=row.path, epoch=row.epoch, stage=row.stage, batch=row.batch,
+        attempt=attempt, val_f1=row.val_f1, size_bytes=row.size_bytes, sha256=row.sha256, created_at=now,
+    ).model_dump(exclude={"id"})  # fmt: skip
+    dialect = session.get_bind().dialect.name
+    session.exec(upsert(dialect, _table, values, index_elements=["job_id", "path"], update=_UPDATED))
+    if kind in (CheckpointKind.LAST, CheckpointKind.INTERRUPT):
+        job.last_checkpoint = row.path
+    elif kind == CheckpointKind.BEST:
+        job.best_checkpoint = row.path
+    elif kind == CheckpointKind.ONNX:
+        job.onnx_path = row.path
+    session.add(job)
+    record = session.exec(
+        select(CheckpointRecord)
+        .where(CheckpointRecord.job_id == job_id, CheckpointRecord.path == row.path)
+        .execution_options(populate_existing=True)
+    ).one()
+    return record
+
+
+def list_checkpoints(
+    session: Session, *, job_id: str, include_superseded: bool = True
+) -> list[CheckpointRecord]:
+    """By epoch, then batch, then time written."""
+    query = select(CheckpointRecord).where(CheckpointRecord.job_id == job_id)
+    if not include_superseded:
+        query = query.where(col(CheckpointRecord.superseded).is_(False))
+    order = (col(CheckpointRecord.epoch), col(CheckpointRecord.batch), col(CheckpointRecord.created_at))
+    return list(session.exec(query.order_by(*order, col(CheckpointRecord.id))).all())
+
+
+def find_checkpoint(session: Session, *, job_id: str, selector: str | Selector) -> CheckpointRecord | None:
+    """The live record ``selector`` names, or None."""
+    chosen = parse_selector(selector) if isinstance(selector, str) else selector
+    query = select(CheckpointRecord).where(
+        CheckpointRecord.job_id == job_id,
+        col(CheckpointRecord.superseded).is_(False),
+        CheckpointRecord.kind != CheckpointKind.ONNX,
+    )
+    epoch, batch, written = (
+        col(CheckpointRecord.epoch),
+        col(CheckpointRecord.batch),
+        col(CheckpointRecord.created_at),
+    )
+    if chosen.name == "last":
+        query = query.order_by(epoch.desc(), batch.desc(), written.desc())
+    elif chosen.name == "best":
+        query = query.where(CheckpointRecord.kind == CheckpointKind.BEST).order_by(
+            col(CheckpointRecord.val_f1).desc().nulls_last(), epoch.desc(), written.desc()
+        )
+    elif chosen.name == "stage":
+        query = query.where(
+            CheckpointRecord.kind == CheckpointKind.STAGE_ENTRY, CheckpointRecord.stage == chosen.number
+        ).order_by(epoch.desc(), written.desc())
+    else:
+        query = query.where(CheckpointRecord.epoch == chosen.number).order_by(batch, written.desc())
+    return session.exec(query.order_by(col(CheckpointRecord.id).desc()).limit(1)).first()
+
+
+def require_checkpoint(session: Session, *, job_id: str, selector: str | Selector) -> CheckpointRecord:
+    """``find_checkpoint`` or ``NoCheckpointError`` listing what there is."""
+    record = find_checkpoint(session, job_id=job_id, selector=selector)
+    if record is None:
+        available = [
+            f"{c.kind}@epoch{c.epoch}" + (f"+{c.batch}" if c.batch else "")
+            for c in list_checkpoints(session, job_id=job_id, include_superseded=False)
+        ]
+        raise NoCheckpointError(job_id, str(selector), available)
+    return record

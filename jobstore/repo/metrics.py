@@ -1,0 +1,179 @@
+"""Per-epoch metrics: one live row per (job, epoch), written idempotently, rolled back by superseding.
+
+``record_epoch`` inserts with ``ON CONFLICT (job_id, epoch) WHERE NOT superseded DO NOTHING`` on the
+live partial unique index, so a replayed epoch (a duplicate delivery, a retried write, a worker
+re-recording its history after a restore) never makes a second live row: the first write wins.
+On resume, ``supersede_after`` marks live rows past the restored checkpoint as superseded — kept for
+audit, never deleted — and the new attempt's rows for those epochs become the live ones.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from jobstore.dialect import insert_ignore
+from jobstore.events import Actor, EventKind
+from jobstore.models import CheckpointRecord, EpochMetric, Job
+from jobstore.records import EpochRow
+from jobstore.repo._base import fence, lock_job, now_or
+from jobstore.repo.events import append_event
+
+_metric = EpochMetric.__table__  # type: ignore[attr-defined]
+_checkpoint = CheckpointRecord.__table__  # type: ignore[attr-defined]
+
+_LATEST_KEYS = set(EpochRow(epoch=0, stage=0).columns())
+HEADLINE = ("train_loss", "val_loss", "val_f1", "val_precision", "val_recall", "val_accuracy", "fisher_ratio")
+
+
+def record_epoch(
+    session: Session, *, job_id: str, attempt: int, row: EpochRow, now: datetime | None = None
+) -> bool:
+    """Fenced: store an epoch's metrics and advance the job's position. False if already recorded.
+
+    In the same transaction: ``job.epoch`` (never backwards), ``stage``, ``latest_metrics``,
+    ``best_f1``/``best_epoch`` (highest val F1 among live rows; the earliest epoch wins a tie),
+    ``progress_at``, and an ``EPOCH`` event carrying the row id.
+    """
+    now = now_or(now)
+    job = fence(session, job_id=job_id, attempt=attempt)
+    values = EpochMetric(job_id=job_id, attempt=attempt, recorded_at=now, **row.columns()).model_dump(
+        exclude={"id"}
+    )
+    stmt = insert_ignore(
+        session.get_bind().dialect.name,
+        _metric,
+        values,
+        index_elements=["job_id", "epoch"],
+        where_false_column="superseded",
+    ).returning(_metric.c.id)
+    metric_id = session.exec(stmt).scalar_one_or_none()
+    job.progress_at = now
+    if metric_id is None:
+        session.add(job)
+        return False
+    _advance(job, row)
+    session.add(job)
+    append_event(
+        session,
+        job,
+        EventKind.EPOCH,
+        actor=Actor.worker(job.lease_owner or ""),
+        reason=f"epoch {row.epoch} recorded",
+        evidence={"metric_id": metric_id, **{name: _finite(getattr(row, name)) for name in HEADLINE}},
+        epoch=row.epoch,
+        stage=row.stage,
+        now=now,
+    )
+    return True
+
+
+def _advance(job: Job, row: EpochRow) -> None:
+    if row.epoch >= job.epoch:
+        job.epoch = row.epoch
+        job.stage = row.stage
+        job.latest_metrics = row.columns()
+    f1 = _finite(row.val_f1)
+    if f1 is not None and (
+        job.best_f1 is None or f1 > job.best_f1 or (f1 == job.best_f1 and _earlier(row, job))
+    ):
+        job.best_f1 = f1
+        job.best_epoch = row.epoch
+
+
+def _earlier(row: EpochRow, job: Job) -> bool:
+    return job.best_epoch is None or row.epoch < job.best_epoch
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def supersede_after(
+    session: Session,
+    *,
+    job_id: str,
+    epoch: int,
+    actor: str = Actor.SYSTEM,
+    reason: str = "",
+    keep_checkpoint: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Mark live rows with ``epoch > epoch`` superseded, and checkpoint records past it (except
+    ``keep_checkpoint``); reset the job's epoch, latest metrics and best to the live rows.
+
+    Not fenced: callers are (``record_restore``). Returns the number of metric rows superseded; an
+    event is written when anything changed.
+    """
+    now = now_or(now)
+    job = lock_job(session, job_id)
+    rows = session.exec(
+        update(_metric)
+        .where(_metric.c.job_id == job_id, _metric.c.epoch > epoch, _metric.c.superseded.is_(False))
+        .values(superseded=True, superseded_at=now)
+        .returning(_metric.c.epoch)
+    ).all()
+    checkpoints = session.exec(
+        update(_checkpoint)
+        .where(
+            _checkpoint.c.job_id == job_id,
+            _checkpoint.c.epoch > epoch,
+            _checkpoint.c.superseded.is_(False),
+            _checkpoint.c.path != (keep_checkpoint or ""),
+        )
+        .values(superseded=True)
+        .returning(_checkpoint.c.path)
+    ).all()
+    _reset_position(session, job, epoch)
+    if rows or checkpoints:
+        epochs = sorted(r[0] for r in rows)
+        append_event(
+            session,
+            job,
+            EventKind.METRICS_SUPERSEDED,
+            actor=actor,
+            reason=reason or f"rolled back to epoch {epoch}: {len(epochs)} later epoch rows superseded",
+            evidence={
+                "after_epoch": epoch,
+                "epochs": epochs,
+                "checkpoints": sorted(c[0] for c in checkpoints),
+            },
+            epoch=epoch,
+            now=now,
+        )
+    return len(rows)
+
+
+def _reset_position(session: Session, job: Job, epoch: int) -> None:
+    live = list_metrics(session, job_id=job.id, before_epoch=epoch + 1)
+    job.epoch = epoch
+    job.latest_metrics = live[-1].model_dump(include=_LATEST_KEYS) if live else {}
+    job.best_f1, job.best_epoch = None, None
+    for metric in live:  # ascending epochs: the earliest of equal F1s stays best
+        f1 = _finite(metric.val_f1)
+        if f1 is not None and (job.best_f1 is None or f1 > job.best_f1):
+            job.best_f1, job.best_epoch = f1, metric.epoch
+    session.add(job)
+
+
+def list_metrics(
+    session: Session,
+    *,
+    job_id: str,
+    after_epoch: int = 0,
+    limit: int | None = 1000,
+    include_superseded: bool = False,
+    before_epoch: int | None = None,
+) -> list[EpochMetric]:
+    """Rows with ``after_epoch < epoch [< before_epoch]`` by epoch (an epoch's superseded rows after
+    its live one). ``limit=None``: all of them."""
+    query = select(EpochMetric).where(EpochMetric.job_id == job_id, EpochMetric.epoch > after_epoch)
+    if before_epoch is not None:
+        query = query.where(EpochMetric.epoch < before_epoch)
+    if not include_superseded:
+        query = query.where(col(EpochMetric.superseded).is_(False))
+    query = query.order_by(col(EpochMetric.epoch), col(EpochMetric.superseded), col(EpochMetric.id))
+    return list(session.exec(query if limit is None else query.limit(limit)).all())

@@ -1,0 +1,183 @@
+"""Resume a stopped job from a checkpoint, or fork a new job from one.
+
+A resume continues the *same* job: it resolves the checkpoint now (``NoCheckpointError`` if there is
+none), applies spec overrides, bumps the attempt (the new fencing token) and re-queues. The worker
+later confirms what it restored (``leases.record_restore``), which supersedes metrics past it.
+
+Overrides: ``lr`` (the base lr; later stages derive from it unless ``stage2.lr`` is set), ``epochs``
+(the budget), ``unfreeze_backbone_epoch`` and ``stage2`` (a partial stage-2 section) change the job's
+spec for good, so an automatic resume after a crash keeps them; ``stage`` is one-shot: the stage to
+continue in, instead of the checkpoint's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from jobstore.errors import InvalidResumeError
+from jobstore.events import EventKind
+from jobstore.models import Attempt, CheckpointRecord, Job
+from jobstore.repo._base import lock_job, now_or
+from jobstore.repo.checkpoints import Selector, find_checkpoint, parse_selector, require_checkpoint
+from jobstore.repo.events import append_event
+from jobstore.repo.jobs import CreateResult, create_job, get_job
+from jobstore.repo.transitions import requeue
+from jobstore.spec import JobCreate, JobSpec, spec_dict
+from jobstore.states import RESUMABLE, IllegalTransitionError, JobState
+
+SPEC_OVERRIDES = ("lr", "epochs", "unfreeze_backbone_epoch", "stage2")
+OVERRIDES = ("stage", *SPEC_OVERRIDES)
+
+
+def request_resume(
+    session: Session,
+    job: Job,
+    *,
+    selector: str = "last",
+    overrides: Mapping[str, Any] | None = None,
+    actor: str,
+    reason: str,
+    now: datetime | None = None,
+) -> tuple[Job, int]:
+    """Re-queue a paused / awaiting / interrupted / failed / cancelled job from a checkpoint.
+
+    Returns ``(job, attempt)``; the caller dispatches them after commit. Resets the infrastructure
+    retry budget. Raises ``IllegalTransitionError`` (other states), ``InvalidSelectorError``,
+    ``NoCheckpointError``, ``InvalidResumeError`` (bad overrides).
+    """
+    now = now_or(now)
+    job = lock_job(session, job.id)
+    state = JobState(job.state)
+    if state not in RESUMABLE:
+        raise IllegalTransitionError(state, JobState.QUEUED)
+    chosen = parse_selector(selector)
+    record = require_checkpoint(session, job_id=job.id, selector=chosen)
+    changes = _checked_overrides(overrides, after_epoch=record.epoch)
+    job.spec = apply_spec_overrides(job.spec, changes)
+    job.epochs = int(job.spec["epochs"])
+    job.infra_retries = 0
+    point = resume_point(record, chosen, changes)
+    append_event(
+        session, job, EventKind.RESUME_REQUESTED, actor=actor, reason=reason, evidence=point, now=now
+    )
+    attempt = requeue(
+        session, job, resume_from=point, actor=actor, reason=reason or f"resume from {chosen}", now=now
+    )
+    return job, attempt
+
+
+def fork_job(
+    session: Session,
+    *,
+    parent_id: str,
+    selector: str = "best",
+    overrides: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    owner: str = "",
+    actor: str,
+    reason: str,
+    idempotency_key: str | None = None,
+    max_queued: int | None = None,
+    now: datetime | None = None,
+) -> CreateResult:
+    """A new job starting from a checkpoint of ``parent_id``, with the parent's spec plus overrides.
+
+    The child is linked (``parent_job_id``, ``fork_from``), starts at the checkpoint's stage and
+    epoch (or ``overrides["stage"]``), and the parent gets a ``FORKED`` event. Idempotent like
+    ``create_job`` (the key is bound to parent, selector, overrides and name).
+    """
+    now = now_or(now)
+    parent = get_job(session, parent_id)
+    chosen = parse_selector(selector)
+    record = require_checkpoint(session, job_id=parent_id, selector=chosen)
+    changes = _checked_overrides(overrides, after_epoch=record.epoch)
+    spec = apply_spec_overrides(parent.spec, changes)
+    create = JobCreate.model_validate(
+        {**spec, "name": name or f"{parent.name}-fork", "priority": parent.priority}
+    )
+    point = resume_point(record, chosen, changes)
+    result = create_job(
+        session, create=create, owner=owner, idempotency_key=idempotency_key, actor=actor,
+        max_queued=max_queued, parent_job_id=parent_id, now=now, resume_from=point,
+        fork_from={"job_id": parent_id, "from": str(chosen), "overrides": changes},
+    )  # fmt: skip
+    if result.created:
+        child = result.job
+        child.stage = int(changes.get("stage", record.stage))
+        child.epoch = record.epoch
+        session.add(child)
+        append_event(
+            session, parent, EventKind.FORKED, actor=actor, reason=reason,
+            evidence={"child_job_id": child.id, **point}, now=now,
+        )  # fmt: skip
+    return result
+
+
+def resume_point(
+    record: CheckpointRecord, selector: Selector, overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ``Job.resume_from`` the worker reads: which file, what it holds, what to change."""
+    return {
+        "from": str(selector),
+        "checkpoint": record.path,
+        "job_id": record.job_id,
+        "kind": record.kind,
+        "epoch": record.epoch,
+        "stage": record.stage,
+        "batch": record.batch,
+        "overrides": dict(overrides),
+    }
+
+
+def automatic_resume_point(session: Session, job: Job, ended: Attempt | None) -> dict[str, Any]:
+    """Where a re-queue after a lost worker or a preemption continues from.
+
+    If the attempt that ended never confirmed its restore, the same point again (its request is
+    still unfulfilled); otherwise the job's ``last`` live checkpoint; failing that, the point it had
+    (a fork's parent checkpoint), or a fresh start. One-shot overrides (``stage``) are dropped.
+    """
+    carried = {k: v for k, v in dict(job.resume_from.get("overrides") or {}).items() if k != "stage"}
+    if job.resume_from and (ended is None or ended.restored_at is None):
+        return {**job.resume_from, "overrides": carried}
+    record = find_checkpoint(session, job_id=job.id, selector=Selector("last"))
+    if record is not None:
+        return resume_point(record, Selector("last"), carried)
+    if job.resume_from.get("checkpoint"):
+        return {**job.resume_from, "overrides": carried}
+    return {"from": "last", "checkpoint": None, "epoch": 0, "overrides": carried}
+
+
+def _checked_overrides(overrides: Mapping[str, Any] | None, *, after_epoch: int) -> dict[str, Any]:
+    changes = {k: v for k, v in dict(overrides or {}).items() if v is not None}
+    unknown = sorted(set(changes) - set(OVERRIDES))
+    if unknown:
+        raise InvalidResumeError(f"unknown override(s) {unknown}; allowed: {list(OVERRIDES)}")
+    stage = changes.get("stage")
+    if stage is not None and (isinstance(stage, bool) or stage not in (1, 2, 3)):
+        raise InvalidResumeError(f"stage must be 1, 2 or 3, not {stage!r}")
+    epochs = changes.get("epochs")
+    if epochs is not None and (not isinstance(epochs, int) or epochs <= after_epoch):
+        raise InvalidResumeError(f"epochs must exceed the checkpoint's epoch {after_epoch}, not {epochs!r}")
+    return changes
+
+
+def apply_spec_overrides(spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` with the spec-level overrides applied, validated as a ``JobSpec``."""
+    merged = dict(spec)
+    for key in SPEC_OVERRIDES:
+        if key == "stage2" and key in overrides:
+            given = {k: v for k, v in dict(overrides["stage2"]).items() if v is not None}
+            merged["stage2"] = {**dict(merged.get("stage2") or {}), **given}
+        elif key in overrides:
+            merged[key] = overrides[key]
+    try:
+        return spec_dict(JobSpec.model_validate(merged))
+    except ValidationError as exc:
+        raise InvalidResumeError(
+            f"the overrides make an invalid job spec: {exc}", errors=exc.errors()
+        ) from exc
