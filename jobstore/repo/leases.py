@@ -1,0 +1,240 @@
+"""Attempts and leases: claim a queued job, renew the lease, confirm the restore, end the attempt.
+
+Fencing: a job's ``attempt`` number is the token. ``claim`` succeeds only for the attempt the job is
+queued for; every later write by that worker passes the same number and is refused
+(``FencedOutError``) once the job has moved on — re-queued as a newer attempt, or no longer running.
+A duplicate delivery of the same message finds the job already running and gets ``None`` from
+``claim`` without writing anything. The lease (``lease_expires_at``) is what the reaper watches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from jobstore.errors import FencedOutError
+from jobstore.events import Actor, EventKind
+from jobstore.kinds import CommandKind
+from jobstore.models import Attempt, Job
+from jobstore.repo._base import clip, fence, now_or
+from jobstore.repo.commands import CommandView, mark_delivered, pending_commands, settle_open_commands
+from jobstore.repo.events import append_event
+from jobstore.repo.metrics import supersede_after
+from jobstore.repo.resume import automatic_resume_point
+from jobstore.repo.transitions import requeue, transition
+from jobstore.states import OUTCOME_STATE, AttemptOutcome, JobState
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker needs to start: the job (a detached snapshot) and its attempt row."""
+
+    job: Job
+    attempt: Attempt
+
+    @property
+    def resume_from(self) -> dict[str, Any]:
+        return dict(self.job.resume_from)
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    fenced_out: bool  # True: stop now, this attempt no longer owns the job
+    reason: str = ""
+    lease_expires_at: datetime | None = None
+    commands: list[CommandView] = field(default_factory=list)  # each handed out exactly once
+
+
+@dataclass(frozen=True)
+class Finish:
+    job: Job
+    dispatch: tuple[str, int] | None  # (job_id, attempt) to send after commit (a clean preemption)
+
+
+@dataclass(frozen=True)
+class Restore:
+    matches: bool  # False: the worker restored something other than what the resume asked for
+    superseded: int  # metric rows past the restored epoch marked superseded
+    expected: dict[str, Any]
+
+
+def claim(
+    session: Session,
+    *,
+    job_id: str,
+    attempt: int,
+    worker: str,
+    pid: int | None,
+    gpu: str | None,
+    lease_seconds: float,
+    now: datetime | None = None,
+    run_dir: str | None = None,
+) -> Claim | None:
+    """Compare-and-set ``queued → running`` for exactly this attempt; None (and no write) otherwise."""
+    now = now_or(now)
+    job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
+    if job is None or job.state != JobState.QUEUED or job.attempt != attempt:
+        return None
+    row = Attempt(
+        job_id=job_id,
+        number=attempt,
+        worker=clip(worker, 255),
+        pid=pid,
+        gpu=gpu,
+        started_at=now,
+        resumed_from=job.resume_from.get("checkpoint"),
+    )
+    session.add(row)
+    job.lease_owner = clip(worker, 255)
+    job.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    job.heartbeat_at = now
+    job.progress_at = now
+    if run_dir is not None:
+        job.run_dir = run_dir
+    transition(
+        session, job, JobState.RUNNING, actor=Actor.worker(worker),
+        reason=f"attempt {attempt} claimed by {worker} (pid {pid}, gpu {gpu})",
+        evidence={"worker": worker, "pid": pid, "gpu": gpu, "resume_from": dict(job.resume_from)}, now=now,
+    )  # fmt: skip
+    return Claim(job, row)
+
+
+def heartbeat(
+    session: Session, *, job_id: str, attempt: int, lease_seconds: float, now: datetime | None = None
+) -> Heartbeat:
+    """Renew the lease and hand over pending commands (marked delivered), or report fenced out.
+
+    A late heartbeat still wins if the reaper has not acted yet: expiry alone fences nobody.
+    """
+    now = now_or(now)
+    try:
+        job = fence(session, job_id=job_id, attempt=attempt)
+    except FencedOutError as exc:
+        return Heartbeat(fenced_out=True, reason=str(exc))
+    job.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    job.heartbeat_at = now
+    session.add(job)
+    pending = pending_commands(session, job_id=job_id)
+    delivered = mark_delivered(
+        session, job_id=job_id, attempt=attempt, command_ids=[c.id for c in pending], now=now
+    )
+    return Heartbeat(False, "", job.lease_expires_at, [CommandView.of(command) for command in delivered])
+
+
+def record_restore(
+    session: Session,
+    *,
+    job_id: str,
+    attempt: int,
+    stage: int,
+    epoch: int,
+    batch: int = 0,
+    resumed_from: str | None = None,
+    evidence: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Restore:
+    """Fenced: the worker's confirmation of what it restored (``epoch`` = last completed epoch).
+
+    Stores it on the attempt, sets the job's stage, supersedes metric rows (and checkpoint records)
+    past ``epoch``, and logs a ``RESTORED`` event saying whether it matches the request. After this
+    the worker may re-record the restored history with ``record_epoch``: rows already there are
+    ignored, missing ones (a crash between checkpoint and metrics write) are filled in.
+    """
+    now = now_or(now)
+    job = fence(session, job_id=job_id, attempt=attempt)
+    row = session.get(Attempt, (job_id, attempt))
+    assert row is not None, "a running attempt always has its row"
+    row.restored_stage, row.restored_epoch, row.restored_batch = stage, epoch, batch
+    row.resumed_from, row.restored_at = resumed_from, now
+    session.add(row)
+    expected = dict(job.resume_from)
+    matches = _matches(expected, epoch=epoch, batch=batch, path=resumed_from)
+    actor = Actor.worker(row.worker)
+    superseded = supersede_after(
+        session, job_id=job_id, epoch=epoch, actor=actor, keep_checkpoint=resumed_from, now=now
+    )
+    job.stage = stage
+    session.add(job)
+    what = (
+        f"epoch {epoch} (batch {batch}), stage {stage}, from {resumed_from}"
+        if resumed_from
+        else "a fresh start"
+    )
+    append_event(
+        session, job, EventKind.RESTORED, actor=actor,
+        reason=f"restored {what}" + ("" if matches else f"; MISMATCH: the resume asked for {expected}"),
+        evidence={"stage": stage, "epoch": epoch, "batch": batch, "checkpoint": resumed_from,
+                  "expected": expected, "matches": matches, **(evidence or {})},
+        epoch=epoch, stage=stage, now=now,
+    )  # fmt: skip
+    return Restore(matches, superseded, expected)
+
+
+def _matches(expected: dict[str, Any], *, epoch: int, batch: int, path: str | None) -> bool:
+    if not expected.get("checkpoint"):
+        return path is None and epoch == 0
+    return (
+        expected["checkpoint"] == path
+        and expected.get("epoch") == epoch
+        and expected.get("batch", 0) == batch
+    )
+
+
+def finish_attempt(
+    session: Session,
+    *,
+    job_id: str,
+    attempt: int,
+    outcome: AttemptOutcome,
+    reason: str,
+    gate: dict[str, Any] | None = None,
+    best_checkpoint: str | None = None,
+    last_checkpoint: str | None = None,
+    onnx_path: str | None = None,
+    now: datetime | None = None,
+) -> Finish:
+    """Fenced: end the attempt and move the job where ``outcome`` leads (``OUTCOME_STATE``).
+
+    ``failed`` is final for the attempt: errors in the job itself are never retried automatically.
+    ``awaiting_decision`` stores ``gate`` (the failed gate check) for the status page. ``preempted``
+    re-queues at once as a new attempt (not counted against the infrastructure budget) unless a
+    cancel or pause is pending, which is applied instead; ``Finish.dispatch`` then says what to send.
+    """
+    now = now_or(now)
+    if outcome == AttemptOutcome.LOST:
+        raise ValueError("LOST is the reaper's outcome, not a worker's")
+    job = fence(session, job_id=job_id, attempt=attempt)
+    row = session.get(Attempt, (job_id, attempt))
+    assert row is not None, "a running attempt always has its row"
+    row.ended_at, row.outcome, row.reason = now, outcome.value, clip(reason)
+    session.add(row)
+    for name, value in (("best_checkpoint", best_checkpoint), ("last_checkpoint", last_checkpoint),
+                        ("onnx_path", onnx_path)):  # fmt: skip
+        if value is not None:
+            setattr(job, name, value)
+    actor = Actor.worker(row.worker)
+    if outcome == AttemptOutcome.PREEMPTED:
+        return _after_preemption(session, job, row, actor, reason, now)
+    settle_open_commands(session, job, requeueing=False, actor=actor, reason=outcome.value, now=now)
+    if outcome == AttemptOutcome.AWAITING_DECISION:
+        job.gate = dict(gate or {})
+    transition(session, job, OUTCOME_STATE[outcome], actor=actor, reason=reason, now=now)
+    return Finish(job, None)
+
+
+def _after_preemption(
+    session: Session, job: Job, row: Attempt, actor: str, reason: str, now: datetime
+) -> Finish:
+    stop = settle_open_commands(session, job, requeueing=True, actor=actor, reason="preempted", now=now)
+    if stop is not None:
+        target = JobState.CANCELLED if stop == CommandKind.CANCEL else JobState.PAUSED
+        transition(session, job, target, actor=actor, reason=f"{stop.value} requested; {reason}", now=now)
+        return Finish(job, None)
+    point = automatic_resume_point(session, job, row)
+    new_attempt = requeue(
+        session, job, resume_from=point, actor=actor, reason=f"preempted: {reason}; re-queued", now=now
+    )
+    return Finish(job, (job.id, new_attempt))
