@@ -16,6 +16,7 @@ from jobstore.models import Attempt, Job
 from jobstore.reaper import ReapReport, reap
 from jobstore.records import CheckpointRow, EpochRow
 from jobstore.settings import Settings
+from jobstore.states import AttemptOutcome
 
 Clock = Callable[[float], datetime]
 Start = Callable[..., tuple[str, int]]
@@ -166,3 +167,33 @@ def test_concurrent_reapers_act_once(
     assert sum(r.interrupted for r in reports) == 1 and sum(r.errors for r in reports) == 0
     assert dispatch.sent == [(job_id, attempt + 1)]
     assert load(job_id).infra_retries == 1
+
+
+def test_a_resume_lost_before_its_restore_is_retried_from_the_same_point(
+    engine: Engine,
+    settings: Settings,
+    start_job: Start,
+    at: Clock,
+    load,  # type: ignore[no-untyped-def]
+) -> None:
+    job_id, attempt = start_job(now=at(0))
+    with write_transaction(engine) as session:
+        for path, kind, epoch in (("e2.pt", "epoch", 2), ("last.pt", "last", 5)):
+            row = CheckpointRow(path=path, kind=kind, epoch=epoch, stage=1)
+            repo.record_checkpoint(session, job_id=job_id, attempt=attempt, row=row)
+        repo.finish_attempt(
+            session, job_id=job_id, attempt=attempt, outcome=AttemptOutcome.PAUSED, reason="p"
+        )
+        _, resumed = repo.request_resume(
+            session,
+            repo.get_job(session, job_id),
+            selector="epoch:2",
+            actor="op",
+            reason="back to 2",
+            now=at(1),
+        )
+    start_job(load(job_id), now=at(2))  # claimed, then the worker dies before confirming its restore
+    run(engine, settings, at(40))
+    job = load(job_id)
+    assert (job.state, job.attempt) == ("queued", resumed + 1)
+    assert (job.resume_from["from"], job.resume_from["checkpoint"]) == ("epoch:2", "e2.pt")  # not last.pt

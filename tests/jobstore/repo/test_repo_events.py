@@ -3,10 +3,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+import pytest
 from sqlalchemy import Engine
 
 from jobstore import repo
 from jobstore.db import read_session, write_transaction
+from jobstore.errors import FencedOutError
 from jobstore.events import EventKind
 from jobstore.models import Job
 from jobstore.records import EpochRow
@@ -76,3 +78,14 @@ def test_feed_replays_events_with_their_metric_rows(
         replay = repo.feed(session, job_id=job_id, after_seq=3)
         assert [i.seq for i in replay] == [4] and replay[0].metric is not None
         assert all(i.metric is None for i in repo.feed(session, job_id=job_id, after_seq=0)[:2])
+
+
+def test_worker_notes_are_fenced(engine: Engine, start_job: Callable[..., tuple[str, int]]) -> None:
+    job_id, attempt = start_job()
+    with write_transaction(engine) as session:
+        note = repo.record_note(
+            session, job_id=job_id, attempt=attempt, reason="disk 91% full", actor="worker:w1"
+        )
+    assert (note.kind, note.attempt) == ("note", attempt)
+    with pytest.raises(FencedOutError), write_transaction(engine) as session:
+        repo.record_note(session, job_id=job_id, attempt=attempt + 1, reason="zombie", actor="worker:old")

@@ -83,6 +83,9 @@ def test_heartbeat_renews_and_reports_fencing(engine: Engine, start_job: Start, 
         beat = repo.heartbeat(session, job_id=job_id, attempt=attempt, lease_seconds=30, now=at(100))
         stale = repo.heartbeat(session, job_id=job_id, attempt=attempt + 1, lease_seconds=30, now=at(100))
     assert not beat.fenced_out and beat.lease_expires_at == at(130)
+    with read_session(engine) as session:
+        stored = repo.get_job(session, job_id)
+    assert (stored.lease_expires_at, stored.heartbeat_at) == (at(130), at(100))
     assert stale.fenced_out and "fenced out" in stale.reason
     finish(engine, job_id, attempt, AttemptOutcome.COMPLETED)
     with write_transaction(engine) as session:
