@@ -199,9 +199,10 @@ def finish_attempt(
     """Fenced: end the attempt and move the job where ``outcome`` leads (``OUTCOME_STATE``).
 
     ``failed`` is final for the attempt: errors in the job itself are never retried automatically.
-    ``awaiting_decision`` stores ``gate`` (the failed gate check) for the status page. ``preempted``
-    re-queues at once as a new attempt (not counted against the infrastructure budget) unless a
-    cancel or pause is pending, which is applied instead; ``Finish.dispatch`` then says what to send.
+    ``gate`` (the failed gate check behind awaiting_decision or stopped) is kept for the status
+    page. ``preempted`` re-queues at once as a new attempt (not counted against the infrastructure
+    budget) unless a cancel or pause is pending, which is applied instead; ``Finish.dispatch`` then
+    says what to send.
     """
     now = now_or(now)
     if outcome == AttemptOutcome.LOST:
@@ -219,8 +220,8 @@ def finish_attempt(
     if outcome == AttemptOutcome.PREEMPTED:
         return _after_preemption(session, job, row, actor, reason, now)
     settle_open_commands(session, job, requeueing=False, actor=actor, reason=outcome.value, now=now)
-    if outcome == AttemptOutcome.AWAITING_DECISION:
-        job.gate = dict(gate or {})
+    if gate is not None:  # the failed gate behind awaiting_decision (or a policy stop)
+        job.gate = dict(gate)
     transition(session, job, OUTCOME_STATE[outcome], actor=actor, reason=reason, now=now)
     return Finish(job, None)
 

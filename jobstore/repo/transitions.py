@@ -36,6 +36,7 @@ def transition(
     Maintains: ``started_at`` (first time running), ``finished_at`` (set on entering a terminal
     state, cleared on leaving it), ``queued_at`` (each time queued), the lease (cleared on leaving
     running), the pending gate (cleared on leaving awaiting_decision), ``state_reason``, ``updated_at``.
+    ``job`` may be any copy: the session's own instance is locked, refreshed and changed.
     """
     now = now_or(now)
     job = lock_job(session, job.id)
