@@ -75,8 +75,13 @@ def request_command(
     params: Mapping[str, Any] | None = None,
     command_key: str | None = None,
     now: datetime | None = None,
+    allow_queued: bool = False,
 ) -> CommandRequest:
-    """Store a command for a running job (``JobNotRunningError`` otherwise) and log it."""
+    """Store a command for a running job (``JobNotRunningError`` otherwise) and log it.
+
+    ``allow_queued``: a queued job may take it too; it stays pending until the first heartbeat of
+    the attempt that claims the job (as a force_stage carried over a re-queue does).
+    """
     now = now_or(now)
     params = dict(params or {})
     _validate(kind, params)
@@ -84,7 +89,7 @@ def request_command(
     earlier = _earlier(session, job_id, kind, params, command_key)
     if earlier is not None:
         return CommandRequest(earlier, False)
-    if job.state != JobState.RUNNING:
+    if job.state != JobState.RUNNING and not (allow_queued and job.state == JobState.QUEUED):
         raise JobNotRunningError(job_id, job.state)
     command = Command(
         job_id=job_id,

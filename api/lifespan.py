@@ -1,0 +1,56 @@
+"""What the app holds while it runs: a database engine and a Celery client, built and disposed here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from api.dispatch import Dispatcher
+from api.settings import ApiSettings
+from jobstore.db import engine_from_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Resources:
+    settings: ApiSettings
+    engine: Engine
+    dispatcher: Dispatcher
+
+
+def open_resources(settings: ApiSettings) -> Resources:
+    return Resources(
+        settings=settings,
+        engine=engine_from_settings(settings),
+        dispatcher=Dispatcher(settings.broker_url, settings.queue),
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ApiSettings = app.state.settings
+    resources = open_resources(settings)
+    app.state.resources = resources
+    log.info(
+        "ocec-jobs api: database %s, broker %s, queue %s",
+        _safe(settings.database_url),
+        _safe(settings.broker_url),
+        settings.queue,
+    )
+    try:
+        yield
+    finally:
+        resources.dispatcher.close()
+        resources.engine.dispose()
+
+
+def _safe(url: str) -> str:
+    """A URL without its password, for logs."""
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,56 @@
+"""Client paths confined to a configured root: no ``..``, no absolute paths elsewhere, no symlink
+that leaves the root. Every failure names the field it came from (422)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+
+from api.errors import ApiError, invalid_field
+
+
+class PathKind(StrEnum):
+    DIRECTORY = "directory"
+    FILE = "file"
+
+
+class PathError(StrEnum):
+    OUTSIDE = "path_outside_root"
+    MISSING = "path_not_found"
+    WRONG_KIND = "path_wrong_kind"
+
+
+def confine(root: Path, value: str, *, field: str, kind: PathKind) -> str:
+    """The path relative to ``root`` (POSIX form) once it is known to stay inside and to exist."""
+    candidate = PurePosixPath(value)
+    if ".." in candidate.parts:
+        raise _error(field, "must not contain '..'", PathError.OUTSIDE)
+    real_root = root.resolve()
+    target = Path(candidate) if candidate.is_absolute() else root / candidate
+    resolved = target.resolve()  # follows symlinks: a link inside the root may point out of it
+    if not resolved.is_relative_to(real_root):
+        raise _error(field, f"must stay inside the configured {kind_label(field)} root", PathError.OUTSIDE)
+    if not resolved.exists():
+        raise _error(field, f"{value!r} does not exist under the {kind_label(field)} root", PathError.MISSING)
+    if (kind is PathKind.DIRECTORY) != resolved.is_dir():
+        raise _error(field, f"{value!r} is not a {kind}", PathError.WRONG_KIND)
+    if candidate.is_absolute():
+        return resolved.relative_to(real_root).as_posix()
+    return candidate.as_posix()
+
+
+def inside(root: Path, relative: str) -> Path | None:
+    """``root / relative`` if it resolves to an existing file inside ``root`` (artifact downloads)."""
+    real_root = root.resolve()
+    resolved = (real_root / relative).resolve()
+    if ".." in PurePosixPath(relative).parts or not resolved.is_relative_to(real_root):
+        return None
+    return resolved if resolved.is_file() else None
+
+
+def kind_label(field: str) -> str:
+    return "model" if field.endswith("pretrain") else "data"
+
+
+def _error(field: str, message: str, kind: PathError) -> ApiError:
+    return invalid_field(field, message, kind)

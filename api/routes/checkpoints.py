@@ -1,0 +1,73 @@
+"""Checkpoint records of a job and downloads of its artifacts (best .pt, .onnx, ...)."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+
+from api.deps import SessionDep, SettingsDep
+from api.errors import PROBLEM_RESPONSES, ApiError, ProblemType, with_problems
+from api.paths import inside
+from api.routes.jobs import JobDep
+from api.schemas import CheckpointPublic
+from jobstore import repo
+from jobstore.models import CheckpointRecord, Job
+
+router = APIRouter(prefix="/jobs", tags=["checkpoints"])
+
+BEST_PT, LAST_PT, BEST_ONNX = "best.pt", "last.pt", "best.onnx"
+ALIASES = (BEST_PT, LAST_PT, BEST_ONNX)
+
+
+def artifact_url(job: Job, path: str) -> str:
+    return f"/jobs/{job.id}/artifacts/{path}"
+
+
+@router.get("/{job_id}/checkpoints", response_model=list[CheckpointPublic], responses=PROBLEM_RESPONSES)
+def list_checkpoints(
+    session: SessionDep,
+    job: JobDep,
+    include_superseded: Annotated[
+        bool, Query(description="also those of a timeline a resume abandoned")
+    ] = False,
+) -> list[CheckpointPublic]:
+    """List a job's checkpoint records (epoch order) with their download links."""
+    records = repo.list_checkpoints(session, job_id=job.id, include_superseded=include_superseded)
+    return [_public(job, record) for record in records]
+
+
+def _public(job: Job, record: CheckpointRecord) -> CheckpointPublic:
+    return CheckpointPublic.model_validate(record).model_copy(
+        update={"download": artifact_url(job, record.path)}
+    )
+
+
+@router.get(
+    "/{job_id}/artifacts/{name:path}",
+    response_class=FileResponse,
+    responses=with_problems({200: {"content": {"application/octet-stream": {}}, "description": "the file"}}),
+)
+def download_artifact(session: SessionDep, settings: SettingsDep, job: JobDep, name: str) -> FileResponse:
+    """Download best.pt, last.pt, best.onnx, or any recorded checkpoint by its path."""
+    relative = _resolve_name(session, job, name)
+    path = inside(settings.runs_root, relative) if relative else None
+    if path is None:
+        detail = f"job {job.id} has no artifact {name!r}" + (
+            f" (choose {', '.join(ALIASES)})" if not relative else ""
+        )
+        raise ApiError(404, ProblemType.NOT_FOUND, detail, "Artifact not found", job_id=job.id)
+    return FileResponse(
+        path, filename=PurePosixPath(relative or name).name, media_type="application/octet-stream"
+    )
+
+
+def _resolve_name(session: SessionDep, job: Job, name: str) -> str | None:
+    """An alias names the job's current file; anything else must be the path of one of its records."""
+    aliases = {BEST_PT: job.best_checkpoint, LAST_PT: job.last_checkpoint, BEST_ONNX: job.onnx_path}
+    if name in aliases:
+        return aliases[name]
+    records = repo.list_checkpoints(session, job_id=job.id, include_superseded=True)
+    return next((record.path for record in records if record.path == name), None)

@@ -1,0 +1,136 @@
+"""Submit, list and read jobs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+
+from api.deps import ActorDep, DispatcherDep, SessionDep, SettingsDep, TransactionDep
+from api.dispatch import Dispatcher
+from api.errors import PROBLEM_RESPONSES, Responses, with_problems
+from api.paths import PathKind, confine
+from api.schemas import JobsPage, JobStatus
+from api.settings import ApiSettings
+from api.status import load_status, public
+from jobstore import repo
+from jobstore.models import Job
+from jobstore.spec import JobCreate
+from jobstore.states import JobState
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+log = logging.getLogger(__name__)
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="a repeat with the same key and body returns the original job (200) instead of a new one",
+    ),
+]
+REPLAY: Responses = {
+    200: {"model": JobStatus, "description": "replay of an earlier request with the same key"}
+}
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+def location(job: Job) -> str:
+    return f"/jobs/{job.id}"
+
+
+def dispatch_after_commit(dispatcher: Dispatcher, job_id: str, attempt: int) -> None:
+    """Send the run message; on a broker outage the job stays queued and the reaper re-sends it."""
+    try:
+        dispatcher.dispatch(job_id, attempt)
+    except Exception:
+        log.exception("dispatch of job %s attempt %d failed; the reaper will re-send it", job_id, attempt)
+
+
+def confined(create: JobCreate, settings: ApiSettings) -> JobCreate:
+    """The spec with ``data_root`` / ``pretrain`` checked against their roots and made relative."""
+    changes = {
+        "data_root": confine(settings.data_root, create.data_root, field="data_root", kind=PathKind.DIRECTORY)
+    }
+    if create.pretrain is not None:
+        changes["pretrain"] = confine(
+            settings.model_root, create.pretrain, field="pretrain", kind=PathKind.FILE
+        )
+    return create.model_copy(update=changes)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobStatus,
+    responses=with_problems({200: {"model": JobStatus, "description": "replay: same key, same request"}}),
+)
+def create_job(
+    body: JobCreate,
+    response: Response,
+    settings: SettingsDep,
+    transaction: TransactionDep,
+    session: SessionDep,
+    dispatcher: DispatcherDep,
+    actor: ActorDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JobStatus:
+    """Create a fine-tuning job and queue it for a worker."""
+    create = confined(body, settings)
+    with transaction() as tx:
+        result = repo.create_job(
+            tx,
+            create=create,
+            owner=actor.owner,
+            idempotency_key=idempotency_key,
+            actor=actor.name,
+            max_queued=settings.max_queued_jobs_per_key if actor.owner else None,  # a quota per API key
+        )
+    if result.created:
+        dispatch_after_commit(dispatcher, result.job.id, result.job.attempt)
+    response.status_code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+    response.headers["Location"] = location(result.job)
+    return load_status(session, repo.get_job(session, result.job.id))
+
+
+@router.get("", response_model=JobsPage, responses=PROBLEM_RESPONSES)
+def list_jobs(
+    session: SessionDep,
+    settings: SettingsDep,
+    state: Annotated[list[JobState] | None, Query(description="repeat for several states")] = None,
+    stage: Annotated[int | None, Query(ge=1, le=3)] = None,
+    name: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="substring, any case")
+    ] = None,
+    parent: Annotated[
+        str | None, Query(pattern=JOB_ID_PATTERN, description="jobs forked from this one")
+    ] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, description="page size (bounded by the server's maximum)")
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="next_cursor of the previous page")
+    ] = None,
+) -> JobsPage:
+    """List jobs, newest first, one page at a time."""
+    size = min(limit or settings.default_page_size, settings.max_page_size)
+    page = repo.list_jobs(
+        session, limit=size, cursor=cursor, states=state, stage=stage, name=name, parent_job_id=parent
+    )
+    return JobsPage(data=[public(job) for job in page.items], next_cursor=page.next_cursor)
+
+
+def job_of(session: SessionDep, job_id: str) -> Job:
+    """The path's job, or a 404 problem (a dependency, so streams check before they start)."""
+    return repo.get_job(session, job_id)
+
+
+JobDep = Annotated[Job, Depends(job_of)]
+
+
+@router.get("/{job_id}", response_model=JobStatus, responses=PROBLEM_RESPONSES)
+def get_job(session: SessionDep, job: JobDep) -> JobStatus:
+    """Show a job's status: state, stage, progress, ETA, best F1, latest metrics and next gate."""
+    return load_status(session, job)

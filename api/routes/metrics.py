@@ -1,0 +1,44 @@
+"""Per-epoch metrics of a job."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import SessionDep, SettingsDep
+from api.errors import PROBLEM_RESPONSES
+from api.routes.jobs import JobDep
+from api.schemas import MetricPublic, MetricsPage
+from jobstore import repo
+from jobstore.models import EpochMetric
+
+router = APIRouter(prefix="/jobs", tags=["metrics"])
+
+
+@router.get("/{job_id}/metrics", response_model=MetricsPage, responses=PROBLEM_RESPONSES)
+def list_metrics(
+    session: SessionDep,
+    settings: SettingsDep,
+    job: JobDep,
+    after_epoch: Annotated[int, Query(ge=0, description="rows with epoch > after_epoch")] = 0,
+    limit: Annotated[int | None, Query(ge=1, description="rows per page (bounded by the server)")] = None,
+    include_superseded: Annotated[bool, Query(description="also rows rolled back by a resume")] = False,
+) -> MetricsPage:
+    """List a job's epoch metrics in epoch order (train/val loss, F1, precision, recall, lr per group...)."""
+    size = min(limit or settings.max_page_size, settings.max_page_size)
+    rows = repo.list_metrics(
+        session, job_id=job.id, after_epoch=after_epoch, limit=size + 1, include_superseded=include_superseded
+    )
+    page, next_after = _whole_epochs(rows, size)
+    return MetricsPage(data=[MetricPublic.model_validate(row) for row in page], next_after_epoch=next_after)
+
+
+def _whole_epochs(rows: list[EpochMetric], size: int) -> tuple[list[EpochMetric], int | None]:
+    """Cut a page at an epoch boundary (an epoch's superseded rows stay with it) when there is more."""
+    if len(rows) <= size:
+        return rows, None
+    page, following = rows[:size], rows[size]
+    if following.epoch == page[-1].epoch:  # the page would split an epoch: end it before that epoch
+        page = [row for row in page if row.epoch < following.epoch] or page
+    return page, page[-1].epoch

@@ -1,0 +1,120 @@
+"""Derived status fields: progress, ETA, the next stage gate, links (pure functions of a job row)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from statistics import fmean
+from typing import Any
+
+from sqlmodel import Session
+
+from api.schemas import GateStatus, JobLinks, JobPublic, JobStatus
+from jobstore import repo
+from jobstore.models import Job, utcnow
+from jobstore.spec import JobSpec
+from jobstore.states import JobState
+
+ETA_WINDOW = 5  # mean of the last few epoch durations: recent enough to follow a stage change
+
+
+def links(job: Job) -> JobLinks:
+    base = f"/jobs/{job.id}"
+    parent = f"/jobs/{job.parent_job_id}" if job.parent_job_id else None
+    return JobLinks(
+        self=base,
+        metrics=f"{base}/metrics",
+        events=f"{base}/events",
+        stream=f"{base}/stream",
+        checkpoints=f"{base}/checkpoints",
+        parent=parent,
+    )
+
+
+def progress(job: Job) -> float:
+    if JobState(job.state) is JobState.SUCCEEDED:
+        return 1.0
+    return min(1.0, job.epoch / job.epochs) if job.epochs > 0 else 0.0
+
+
+def eta_seconds(job: Job, recent_epoch_seconds: Sequence[float]) -> float | None:
+    """Remaining epochs x the mean recent epoch time; None when nothing is left to estimate from."""
+    if JobState(job.state) not in (JobState.RUNNING, JobState.QUEUED) or not recent_epoch_seconds:
+        return None
+    remaining = max(0, job.epochs - job.epoch)
+    return round(remaining * fmean(recent_epoch_seconds[-ETA_WINDOW:]), 1)
+
+
+def next_gate(job: Job) -> GateStatus | None:
+    """The gate between the job's stage and the next one (stage 1→2, or 2→3 if stage 3 is set)."""
+    spec = JobSpec.model_validate(job.spec)
+    if job.stage == 1:
+        gate, target, earliest = spec.stage2, 2, spec.unfreeze_backbone_epoch
+    elif job.stage == 2 and spec.stage3 is not None:
+        gate, target, earliest = spec.stage3, 3, spec.stage3.epoch
+    else:
+        return None
+    check = job.gate if job.gate.get("stage") == target else {}
+    last_f1 = _float(check["f1"]) if "f1" in check else _float(job.latest_metrics.get("val_f1"))
+    passed = (
+        check.get("passed") if "passed" in check else None if last_f1 is None else last_f1 >= gate.gate_f1
+    )
+    return GateStatus(
+        stage=target,
+        threshold=gate.gate_f1,
+        earliest_epoch=earliest,
+        policy=str(gate.on_gate_fail),
+        deadline_epoch=gate.gate_deadline_epoch,
+        last_f1=last_f1,
+        passed=passed,
+        last_check=check or None,
+    )
+
+
+def heartbeat_age(job: Job, now: datetime) -> float | None:
+    if JobState(job.state) is not JobState.RUNNING or job.heartbeat_at is None:
+        return None
+    return round((now - job.heartbeat_at).total_seconds(), 1)
+
+
+def public(job: Job) -> JobPublic:
+    return JobPublic.model_validate(_public_fields(job))
+
+
+def status(
+    job: Job, *, now: datetime, queue_position: int | None, recent_epoch_seconds: Sequence[float]
+) -> JobStatus:
+    fields = _public_fields(job) | {
+        "stage_since_epoch": job.stage_since_epoch,
+        "stage_reason": job.stage_reason,
+        "eta_seconds": eta_seconds(job, recent_epoch_seconds),
+        "latest_metrics": job.latest_metrics,
+        "next_gate": next_gate(job),
+        "pending_decision": job.gate if JobState(job.state) is JobState.AWAITING_DECISION else None,
+        "queue_position": queue_position if JobState(job.state) is JobState.QUEUED else None,
+        "heartbeat_age_seconds": heartbeat_age(job, now),
+        "spec": job.spec,
+        "fork_from": job.fork_from,
+        "resume_from": job.resume_from,
+    }
+    return JobStatus.model_validate(fields)
+
+
+def _public_fields(job: Job) -> dict[str, Any]:
+    names = JobPublic.model_fields.keys() - {"progress", "links"}
+    return {name: getattr(job, name) for name in names} | {"progress": progress(job), "links": links(job)}
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def load_status(session: Session, job: Job) -> JobStatus:
+    """The full status of ``job``: the row plus its queue position and recent epoch times."""
+    recent = repo.list_metrics(
+        session, job_id=job.id, after_epoch=max(0, job.epoch - ETA_WINDOW), limit=ETA_WINDOW
+    )
+    seconds = [m.epoch_seconds for m in recent if m.epoch_seconds is not None]
+    return status(
+        job, now=utcnow(), queue_position=repo.queue_position(session, job), recent_epoch_seconds=seconds
+    )

@@ -1,0 +1,240 @@
+"""POST /jobs, GET /jobs, GET /jobs/{id} on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.settings import ApiSettings
+from jobstore.tasknames import TASK_RUN_JOB
+from tests.api.broker import QueueReader
+from tests.api.conftest import DATASET, PRETRAIN
+from tests.api.worker_sim import SimWorker
+
+
+def test_create_job_answers_201_with_location_and_dispatches_it(
+    client: TestClient, queue: QueueReader, job_body: dict[str, Any]
+) -> None:
+    response = client.post("/jobs", json=job_body, headers={"X-Actor": "alice"})
+
+    assert response.status_code == 201
+    job = response.json()
+    assert response.headers["location"] == f"/jobs/{job['id']}"
+    assert job["state"] == "queued"
+    assert job["attempt"] == 1
+    assert job["spec"]["data_root"] == DATASET
+    assert job["spec"]["pretrain"] == PRETRAIN
+    assert job["queue_position"] == 1
+    message = queue.get()
+    assert message.task == TASK_RUN_JOB
+    assert message.args == [job["id"], 1]
+    created = client.get(f"/jobs/{job['id']}/events").json()["data"][0]
+    assert (created["kind"], created["actor"]) == ("created", "alice")
+
+
+def test_post_then_get_over_real_http(live_server: str, queue: QueueReader, job_body: dict[str, Any]) -> None:
+    created = httpx.post(f"{live_server}/jobs", json=job_body)
+    assert created.status_code == 201
+
+    fetched = httpx.get(f"{live_server}{created.headers['location']}")
+
+    assert fetched.status_code == 200
+    assert fetched.json()["id"] == created.json()["id"]
+    assert fetched.json()["name"] == "hq-finetune"
+    assert queue.get().args == [created.json()["id"], 1]
+
+
+def test_same_idempotency_key_replays_the_original_job(
+    client: TestClient, queue: QueueReader, job_body: dict[str, Any]
+) -> None:
+    headers = {"Idempotency-Key": "submit-1"}
+    first = client.post("/jobs", json=job_body, headers=headers)
+    second = client.post("/jobs", json=job_body, headers=headers)
+
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json()["id"] == first.json()["id"]
+    assert second.headers["location"] == first.headers["location"]
+    assert len(client.get("/jobs").json()["data"]) == 1
+    queue.get()
+    assert queue.empty(), "a replay must not dispatch the job again"
+
+
+def test_same_idempotency_key_with_another_body_is_a_problem(
+    client: TestClient, job_body: dict[str, Any]
+) -> None:
+    client.post("/jobs", json=job_body, headers={"Idempotency-Key": "k"})
+
+    response = client.post("/jobs", json={**job_body, "lr": 2e-4}, headers={"Idempotency-Key": "k"})
+
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["type"] == "urn:ocec-jobs:problem:idempotency-key-reused"
+    assert problem["errors"][0]["field"] == "Idempotency-Key"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "error_type"),
+    [
+        ({"data_root": None}, "data_root", "missing"),
+        ({"lr": float("nan")}, "lr", "finite_number"),
+        ({"lr": float("inf")}, "lr", "finite_number"),
+        ({"epochs": 0}, "epochs", "greater_than_equal"),
+        ({"surprise": 1}, "surprise", "extra_forbidden"),
+        ({"stage2": {"lr": -1}}, "stage2.lr", "greater_than"),
+        ({"stage2": {"on_gate_fail": "sometimes"}}, "stage2.on_gate_fail", "enum"),
+        ({"unfreeze_backbone_epoch": 50}, "unfreeze_backbone_epoch", "value_error"),
+        ({"data_root": "../elsewhere"}, "data_root", "path_outside_root"),
+        ({"data_root": "/etc"}, "data_root", "path_outside_root"),
+        ({"data_root": "missing_set"}, "data_root", "path_not_found"),
+        ({"pretrain": "nope.pt"}, "pretrain", "path_not_found"),
+        ({"pretrain": "../data/dataset_B"}, "pretrain", "path_outside_root"),
+        ({"data_root": f"{DATASET}/train/../../.."}, "data_root", "path_outside_root"),
+    ],
+)
+def test_invalid_job_answers_422_naming_the_field(
+    client: TestClient, job_body: dict[str, Any], change: dict[str, Any], field: str, error_type: str
+) -> None:
+    body = {k: v for k, v in {**job_body, **change}.items() if v is not None}
+    content = json.dumps(body)  # writes NaN / Infinity literals, as a careless client would
+
+    response = client.post("/jobs", content=content, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["status"], problem["instance"]) == (422, "/jobs")
+    assert {(e["field"], e["type"]) for e in problem["errors"]} == {(field, error_type)}
+
+
+def test_symlink_leaving_the_data_root_is_refused(
+    client: TestClient, api_settings: ApiSettings, job_body: dict[str, Any], tmp_path: Any
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, api_settings.data_root / "sneaky")
+
+    response = client.post("/jobs", json={**job_body, "data_root": "sneaky"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "data_root"
+
+
+def test_absolute_path_inside_the_root_is_stored_relative(
+    client: TestClient, api_settings: ApiSettings, job_body: dict[str, Any]
+) -> None:
+    body = {**job_body, "data_root": str(api_settings.data_root / DATASET)}
+
+    response = client.post("/jobs", json=body)
+
+    assert response.status_code == 201
+    assert response.json()["spec"]["data_root"] == DATASET
+
+
+def test_invalid_json_is_a_problem(client: TestClient) -> None:
+    response = client.post("/jobs", content=b"{not json", headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["type"] == "json_invalid"
+
+
+def test_list_jobs_pages_with_an_opaque_cursor(client: TestClient, job_body: dict[str, Any]) -> None:
+    ids = [client.post("/jobs", json={**job_body, "name": f"run-{i}"}).json()["id"] for i in range(5)]
+
+    seen: list[str] = []
+    cursor = None
+    for _ in range(3):
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/jobs", params=params).json()
+        seen += [job["id"] for job in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    assert seen == list(reversed(ids))  # newest first, each once
+    assert cursor is None
+
+
+def test_list_jobs_filters(client: TestClient, job_body: dict[str, Any]) -> None:
+    alpha = client.post("/jobs", json={**job_body, "name": "Alpha-run"}).json()
+    beta = client.post("/jobs", json={**job_body, "name": "beta-run"}).json()
+    client.post(f"/jobs/{beta['id']}/cancel", json={"reason": "not needed"})
+
+    def names(**params: Any) -> list[str]:
+        response = client.get("/jobs", params=params)
+        assert response.status_code == 200
+        return [job["name"] for job in response.json()["data"]]
+
+    assert names(state="queued") == ["Alpha-run"]
+    assert sorted(names(state=["queued", "cancelled"])) == ["Alpha-run", "beta-run"]
+    assert names(name="ALPHA") == ["Alpha-run"]
+    assert names(stage=2) == []
+    assert names(parent=alpha["id"]) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"cursor": "garbage!"}, "cursor"), ({"limit": 0}, "limit"), ({"state": "sleeping"}, "state")],
+)
+def test_bad_list_parameters_are_problems(client: TestClient, params: dict[str, Any], field: str) -> None:
+    response = client.get("/jobs", params=params)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == field
+
+
+def test_a_large_limit_is_capped_by_the_server(
+    client: TestClient, api_settings: ApiSettings, job_body: dict[str, Any]
+) -> None:
+    client.post("/jobs", json=job_body)
+
+    response = client.get("/jobs", params={"limit": 10_000})
+
+    assert response.status_code == 200
+    assert api_settings.max_page_size < 10_000
+
+
+def test_unknown_job_is_a_404_problem(client: TestClient) -> None:
+    response = client.get("/jobs/0123456789abcdef0123456789abcdef")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "urn:ocec-jobs:problem:not-found"
+    assert problem["job_id"] == "0123456789abcdef0123456789abcdef"
+    assert problem["instance"] == "/jobs/0123456789abcdef0123456789abcdef"
+
+
+def test_status_of_a_running_job(client: TestClient, engine: Engine, job_body: dict[str, Any]) -> None:
+    job_id = client.post("/jobs", json=job_body).json()["id"]
+    waiting_id = client.post("/jobs", json={**job_body, "name": "second"}).json()["id"]
+    worker = SimWorker(engine, job_id)
+    worker.claim()
+    for epoch in (1, 2, 3):
+        worker.epoch(epoch, val_f1=0.70 + epoch / 100, seconds=4.0)
+    worker.gate(epoch=3, f1=0.73)
+
+    status = client.get(f"/jobs/{job_id}").json()
+
+    assert status["state"] == "running"
+    assert (status["stage"], status["epoch"], status["epochs"]) == (1, 3, 10)
+    assert status["progress"] == pytest.approx(0.3)
+    assert status["eta_seconds"] == pytest.approx(7 * 4.0)
+    assert (status["best_f1"], status["best_epoch"]) == (pytest.approx(0.73), 3)
+    assert status["latest_metrics"]["val_f1"] == pytest.approx(0.73)
+    gate = status["next_gate"]
+    assert (gate["stage"], gate["threshold"], gate["earliest_epoch"], gate["policy"]) == (
+        2,
+        0.8,
+        4,
+        "keep-trying",
+    )
+    assert (gate["last_f1"], gate["passed"]) == (pytest.approx(0.73), False)
+    assert status["heartbeat_age_seconds"] is not None
+    assert status["queue_position"] is None
+    assert client.get(f"/jobs/{waiting_id}").json()["queue_position"] == 1
