@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from api.dispatch import Dispatcher
 from api.settings import ApiSettings
 from jobstore.db import engine_from_settings
+from jobstore.migrate import is_at_head
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _safe(settings.broker_url),
         settings.queue,
     )
+    if not _at_head(settings.database_url):
+        log.warning("the database schema is not at the newest migration: /readyz answers 503 until it is")
     try:
         yield
     finally:
@@ -54,3 +57,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def _safe(url: str) -> str:
     """A URL without its password, for logs."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _at_head(url: str) -> bool:
+    try:
+        return is_at_head(url)
+    except Exception:  # unreachable now; /readyz reports it, the app still starts
+        log.warning("database not reachable at startup", exc_info=True)
+        return False

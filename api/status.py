@@ -7,6 +7,7 @@ from datetime import datetime
 from statistics import fmean
 from typing import Any
 
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from api.schemas import GateStatus, JobLinks, JobPublic, JobStatus
@@ -47,7 +48,10 @@ def eta_seconds(job: Job, recent_epoch_seconds: Sequence[float]) -> float | None
 
 def next_gate(job: Job) -> GateStatus | None:
     """The gate between the job's stage and the next one (stage 1→2, or 2→3 if stage 3 is set)."""
-    spec = JobSpec.model_validate(job.spec)
+    try:
+        spec = JobSpec.model_validate(job.spec)
+    except ValidationError:  # a row written under an older spec: show the status without its gate
+        return None
     if job.stage == 1:
         gate, target, earliest = spec.stage2, 2, spec.unfreeze_backbone_epoch
     elif job.stage == 2 and spec.stage3 is not None:
@@ -56,9 +60,6 @@ def next_gate(job: Job) -> GateStatus | None:
         return None
     check = job.gate if job.gate.get("stage") == target else {}
     last_f1 = _float(check["f1"]) if "f1" in check else _float(job.latest_metrics.get("val_f1"))
-    passed = (
-        check.get("passed") if "passed" in check else None if last_f1 is None else last_f1 >= gate.gate_f1
-    )
     return GateStatus(
         stage=target,
         threshold=gate.gate_f1,
@@ -66,7 +67,7 @@ def next_gate(job: Job) -> GateStatus | None:
         policy=str(gate.on_gate_fail),
         deadline_epoch=gate.gate_deadline_epoch,
         last_f1=last_f1,
-        passed=passed,
+        passed=_passed(check, last_f1, gate.gate_f1),
         last_check=check or None,
     )
 
@@ -103,6 +104,13 @@ def status(
 def _public_fields(job: Job) -> dict[str, Any]:
     names = JobPublic.model_fields.keys() - {"progress", "links"}
     return {name: getattr(job, name) for name in names} | {"progress": progress(job), "links": links(job)}
+
+
+def _passed(check: dict[str, Any], last_f1: float | None, threshold: float) -> bool | None:
+    """The worker's verdict when it read this gate, else the latest F1 against the threshold."""
+    if "passed" in check:
+        return bool(check["passed"])
+    return None if last_f1 is None else last_f1 >= threshold
 
 
 def _float(value: object) -> float | None:

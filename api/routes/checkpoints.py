@@ -53,15 +53,14 @@ def _public(job: Job, record: CheckpointRecord) -> CheckpointPublic:
 def download_artifact(session: SessionDep, settings: SettingsDep, job: JobDep, name: str) -> FileResponse:
     """Download best.pt, last.pt, best.onnx, or any recorded checkpoint by its path."""
     relative = _resolve_name(session, job, name)
-    path = inside(settings.runs_root, relative) if relative else None
-    if path is None:
-        detail = f"job {job.id} has no artifact {name!r}" + (
-            f" (choose {', '.join(ALIASES)})" if not relative else ""
-        )
+    if relative is None:
+        detail = f"job {job.id} has no artifact {name!r}: try {', '.join(ALIASES)} or a /checkpoints path"
         raise ApiError(404, ProblemType.NOT_FOUND, detail, "Artifact not found", job_id=job.id)
-    return FileResponse(
-        path, filename=PurePosixPath(relative or name).name, media_type="application/octet-stream"
-    )
+    path = inside(settings.runs_root, relative)
+    if path is None:
+        detail = f"the file of {name!r} is not in the runs root (deleted, or never written there)"
+        raise ApiError(404, ProblemType.NOT_FOUND, detail, "Artifact not found", job_id=job.id)
+    return FileResponse(path, filename=PurePosixPath(relative).name, media_type="application/octet-stream")
 
 
 def _resolve_name(session: SessionDep, job: Job, name: str) -> str | None:
