@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from torch import Tensor
+
 from ocec_engine import commands, rng
 from ocec_engine.bootstrap import Prepared, prepare
 from ocec_engine.checkpoint import Layout, kind_path, prune_epochs, serialize, write_atomic
@@ -50,11 +52,12 @@ from ocec_engine.hooks import (
 from ocec_engine.optim import build_optimizer, manifest, set_lrs
 from ocec_engine.runstate import Partial
 from ocec_engine.stages import PlanKind, apply_stage, gate_deadline, set_train_mode
-from ocec_engine.steps import batch_slices, prepare_batch, train_step
+from ocec_engine.steps import StepResult, batch_slices, embed_all, prepare_batch, train_step
 
 log = logging.getLogger("ocec_engine")
 MARGIN_WARMUP_EPOCHS = 10  # margin ramps m x min(1, epoch / 10) over the run's first epochs (as OCEC)
 _DEVICE_DATA_LIMIT = 4 << 30  # keep the uint8 train set on the GPU when it is smaller than this
+_EMBED_CACHE_LIMIT = 1 << 30  # bytes: cache stage-1 embeddings (no augmentation) up to this size
 
 
 def train(config: TrainConfig, hooks: TrainingHooks | None = None) -> TrainResult:
@@ -80,6 +83,7 @@ class Trainer:
         self.last_gate: GateCheck | None = None  # the latest failed read of the next stage's gate
         self.resume_stage = self.config.resume_stage if prepared.resumed_from else None
         self.epoch_lrs: dict[str, float] = {}
+        self.embed_cache: tuple[int, Tensor] | None = None  # (stage, embeddings of train_x)
         data = prepared.data
         on_gpu = self.runtime.device.type == "cuda" and data.train_x.numel() < _DEVICE_DATA_LIMIT
         self.train_x = data.train_x.to(self.runtime.device) if on_gpu else data.train_x
@@ -272,19 +276,14 @@ class Trainer:
         set_train_mode(s.model, s.plan, stage)
         self.epoch_lrs = set_lrs(s.optimizer, s.schedule.lr_for(epoch))
         frozen = s.plan.frozen_prefix(stage)
+        started, base_seconds = time.perf_counter(), part.seconds
+        cache = self._embeddings(stage, frozen)
         order = rng.epoch_order(cfg.seed, epoch, len(self.train_y)).to(self.train_x.device)
         slices = batch_slices(len(self.train_y), cfg.batch_size)
         margin_scale = min(1.0, epoch / MARGIN_WARMUP_EPOCHS)
-        started, base_seconds = time.perf_counter(), part.seconds
         for b in range(part.batch, len(slices)):
             idx = order[slices[b][0] : slices[b][1]]
-            rng.seed_batch(cfg.seed, epoch, b)
-            gen = rng.batch_generator(cfg.seed, epoch, b, self.runtime.device)
-            x = prepare_batch(self.train_x[idx], self.runtime, self.augment, gen)
-            y = self.train_y[idx].to(self.runtime.device, non_blocking=True)
-            res = train_step(s.model, s.optimizer, s.scaler, self.runtime, x, y, frozen, margin_scale)
-            if not res.finite and s.scaler is None:
-                raise EngineError(f"non-finite training loss ({res.loss}) at epoch {epoch}, batch {b + 1}")
+            res, y = self._batch(epoch, b, idx, cache, frozen, margin_scale)
             if res.finite:
                 part.loss.update(res.loss, len(idx))
             part.skipped_steps += 0 if res.stepped else 1
@@ -297,6 +296,38 @@ class Trainer:
                 if stop is not None:
                     return self._interrupt(epoch, stop)
         return None
+
+    def _batch(
+        self, epoch: int, b: int, idx: Tensor, cache: Tensor | None, frozen: int, margin_scale: float
+    ) -> tuple[StepResult, Tensor]:
+        """Batch ``b`` of ``epoch``: re-seed, build inputs (or take cached embeddings), one step."""
+        s, cfg = self.s, self.config
+        rng.seed_batch(cfg.seed, epoch, b)
+        y = self.train_y[idx].to(self.runtime.device, non_blocking=True)
+        if cache is not None:
+            emb = cache[idx]
+            res = train_step(s.model, s.optimizer, s.scaler, self.runtime, emb, y, frozen, margin_scale, emb)
+        else:
+            gen = rng.batch_generator(cfg.seed, epoch, b, self.runtime.device)
+            x = prepare_batch(self.train_x[idx], self.runtime, self.augment, gen)
+            res = train_step(s.model, s.optimizer, s.scaler, self.runtime, x, y, frozen, margin_scale)
+        if not res.finite and s.scaler is None:
+            raise EngineError(f"non-finite training loss ({res.loss}) at epoch {epoch}, batch {b + 1}")
+        return res, y
+
+    def _embeddings(self, stage: int, frozen: int) -> Tensor | None:
+        """Stage-1 embeddings of the train set, computed once per stage when nothing varies them."""
+        s = self.s
+        fixed = frozen == len(s.plan.units) and s.plan.kind is PlanKind.PROGRESSIVE and self.augment is None
+        size = len(self.train_y) * s.model.embedding_dim * 4  # type: ignore[operator]
+        if not fixed or size > _EMBED_CACHE_LIMIT:
+            self.embed_cache = None
+            return None
+        if self.embed_cache is None or self.embed_cache[0] != stage:
+            set_train_mode(s.model, s.plan, stage)  # the frozen backbone is in eval mode here
+            embeddings = embed_all(s.model, self.train_x, self.config.batch_size, self.runtime, frozen)
+            self.embed_cache = (stage, embeddings)
+        return self.embed_cache[1]
 
     def _validate(self) -> Any:
         data = self.p.data

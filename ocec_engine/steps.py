@@ -42,6 +42,23 @@ def prepare_batch(
     return runtime.prepare(normalize(x))
 
 
+def embed_all(
+    model: nn.Module, x_u8: Tensor, batch_size: int, runtime: Runtime, frozen_prefix: int
+) -> Tensor:
+    """Embeddings of every image through a fully frozen backbone (stage 1 without augmentation).
+
+    The backbone is a fixed function in that case (weights frozen, BatchNorm in eval mode, no
+    dropout before the embedding), so one pass replaces a backbone forward in every later batch.
+    """
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(x_u8), batch_size):
+            x = runtime.prepare(normalize(x_u8[start : start + batch_size].to(runtime.device)))
+            with runtime.autocast():
+                chunks.append(split_embed(model, x, frozen_prefix).float())
+    return torch.cat(chunks)
+
+
 def train_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -51,9 +68,11 @@ def train_step(
     y: Tensor,
     frozen_prefix: int,
     margin_scale: float,
+    embeddings: Tensor | None = None,
 ) -> StepResult:
+    """One optimizer step; ``embeddings`` (precomputed by a fully frozen backbone) replace ``x``."""
     with runtime.autocast():
-        emb = split_embed(model, x, frozen_prefix)
+        emb = split_embed(model, x, frozen_prefix) if embeddings is None else embeddings
         logits = model.train_logits(emb, y, margin_scale)  # type: ignore[operator]
     loss = F.cross_entropy(logits.float(), y)
     finite = bool(torch.isfinite(loss.detach()))

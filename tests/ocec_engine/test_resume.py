@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from loop_helpers import RecordingHooks, config, epoch_rows, load_state, metric_rows, pause, same_tensors
 
 from ocec_engine.config import AugmentPolicy, TrainConfig
@@ -40,23 +41,30 @@ def _run(cfg: TrainConfig, hooks: RecordingHooks | None = None) -> RecordingHook
     return hooks
 
 
-@pytest.fixture(scope="module")
-def straight(tiny_parquet: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """4 epochs, stage 2 from epoch 3 (gate 0.0 always opens), light augmentation, one run."""
+@pytest.fixture(
+    scope="module", params=[AugmentPolicy.LIGHT, AugmentPolicy.NONE], ids=["light-aug", "cached-stage1"]
+)
+def straight(
+    request: pytest.FixtureRequest, tiny_parquet: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """4 epochs, stage 2 from epoch 3 (gate 0.0 always opens), one run.
+
+    With augmentation every batch is augmented from its own seed; without it stage 1 trains on
+    cached embeddings of the frozen backbone (rebuilt on resume) — both must resume exactly.
+    """
     out = tmp_path_factory.mktemp("straight")
-    hooks = _run(config(tiny_parquet, out, augment=AugmentPolicy.LIGHT))
+    hooks = _run(config(tiny_parquet, out, augment=request.param))
     assert [m.stage for m in hooks.epochs] == [1, 1, 2, 2]
-    return {"state": _final(out), "epochs": hooks.epochs}
+    return {"state": _final(out), "epochs": hooks.epochs, "augment": request.param}
 
 
 def test_two_plus_two_equals_four_across_the_stage_change(
     tiny_parquet: Path, tmp_path: Path, straight: dict[str, Any]
 ) -> None:
-    first = _run(config(tiny_parquet, tmp_path, augment=AugmentPolicy.LIGHT, epochs=2))
+    augment = straight["augment"]
+    first = _run(config(tiny_parquet, tmp_path, augment=augment, epochs=2))
     assert first.end is not None and first.end.outcome is Outcome.COMPLETED
-    resumed = _run(
-        config(tiny_parquet, tmp_path, augment=AugmentPolicy.LIGHT, resume=str(tmp_path / "last.pt"))
-    )
+    resumed = _run(config(tiny_parquet, tmp_path, augment=augment, resume=str(tmp_path / "last.pt")))
     assert resumed.info is not None
     assert (resumed.info.restored_epoch, resumed.info.restored_batch, resumed.info.stage) == (2, 0, 1)
     assert len(resumed.info.history) == 2
@@ -82,7 +90,7 @@ def test_resume_inside_stage_two(
 def test_mid_epoch_interrupt_resumes_exactly(
     tiny_parquet: Path, tmp_path: Path, straight: dict[str, Any]
 ) -> None:
-    cfg = config(tiny_parquet, tmp_path, augment=AugmentPolicy.LIGHT)
+    cfg = config(tiny_parquet, tmp_path, augment=straight["augment"])
     first = _run(cfg, RecordingHooks(script={(3, 2): [pause()]}))
     assert first.end is not None and first.end.outcome is Outcome.PAUSED
     assert first.end.last_checkpoint == str(tmp_path / "interrupt.pt")
@@ -144,3 +152,18 @@ def test_history_supersedes_rows_after_an_older_checkpoint(tiny_parquet: Path, t
     assert len(resumed.info.history) == 1
     assert [m.epoch for m in resumed.epochs] == [2, 3]
     assert [row["epoch"] for row in load_state(tmp_path / "last.pt")["history"]] == [1, 2, 3]
+
+
+def test_cached_stage1_embeddings_train_like_the_backbone(
+    tiny_parquet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stage 1 without augmentation trains on cached embeddings: the same numbers up to float rounding."""
+    import ocec_engine.loop as loop
+
+    _run(config(tiny_parquet, tmp_path / "cached", epochs=2, unfreeze_backbone_epoch=None))
+    monkeypatch.setattr(loop, "_EMBED_CACHE_LIMIT", 0)
+    _run(config(tiny_parquet, tmp_path / "direct", epochs=2, unfreeze_backbone_epoch=None))
+    cached, direct = _final(tmp_path / "cached"), _final(tmp_path / "direct")
+    for name, tensor in cached["model_state"].items():
+        assert torch.allclose(tensor.float(), direct["model_state"][name].float(), atol=1e-5), name
+    assert [r["val_f1"] for r in cached["history"]] == [r["val_f1"] for r in direct["history"]]
