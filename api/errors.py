@@ -232,12 +232,37 @@ def install(app: FastAPI) -> None:
 
 Responses = dict[int | str, dict[str, Any]]
 
-PROBLEM_RESPONSES: Responses = {
-    code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(code).phrase}
-    for code in (404, 409, 422)
-}
+
+def _problems(*codes: int) -> Responses:
+    return {
+        code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(code).phrase}
+        for code in codes
+    }
+
+
+PROBLEM_RESPONSES: Responses = _problems(404, 409, 422)
+# Routes that read a body may also answer 400 (unparsable body), 413 (too large) and 429 (quota).
+BODY_PROBLEM_RESPONSES: Responses = _problems(400, 404, 409, 413, 422, 429)
 
 
 def with_problems(responses: Responses) -> Responses:
-    """``responses=`` for a route: its own extra answers plus the problem-details ones."""
-    return {**responses, **PROBLEM_RESPONSES}
+    """``responses=`` for a route with a body: its own extra answers plus the problem-details ones."""
+    return {**responses, **BODY_PROBLEM_RESPONSES}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Show problem bodies under ``application/problem+json`` in OpenAPI (FastAPI files a response
+    model under the route's own media type, ``application/json``)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # cached by FastAPI after the first call; the move below is idempotent
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    if PROBLEM_JSON in content and "application/json" in content:
+                        content[PROBLEM_JSON] = content.pop("application/json")
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = resolved
     errors.install(app)
+    errors.document_problems(app)
     security.install(app, resolved.cors_origins, resolved.max_body_bytes)
     for module in (jobs, metrics, events, stream, control, checkpoints, health, dashboard):
         app.include_router(module.router)

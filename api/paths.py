@@ -18,10 +18,18 @@ class PathError(StrEnum):
     OUTSIDE = "path_outside_root"
     MISSING = "path_not_found"
     WRONG_KIND = "path_wrong_kind"
+    INVALID = "path_invalid"
 
 
 def confine(root: Path, value: str, *, field: str, kind: PathKind) -> str:
     """The path relative to ``root`` (POSIX form) once it is known to stay inside and to exist."""
+    try:
+        return _confine(root, value, field=field, kind=kind)
+    except OSError as exc:  # a name too long for the file system, a loop of links...
+        raise _error(field, f"cannot be used as a path ({exc.strerror})", PathError.INVALID) from exc
+
+
+def _confine(root: Path, value: str, *, field: str, kind: PathKind) -> str:
     candidate = PurePosixPath(value)
     if ".." in candidate.parts:
         raise _error(field, "must not contain '..'", PathError.OUTSIDE)
@@ -41,11 +49,14 @@ def confine(root: Path, value: str, *, field: str, kind: PathKind) -> str:
 
 def inside(root: Path, relative: str) -> Path | None:
     """``root / relative`` if it resolves to an existing file inside ``root`` (artifact downloads)."""
-    real_root = root.resolve()
-    resolved = (real_root / relative).resolve()
-    if ".." in PurePosixPath(relative).parts or not resolved.is_relative_to(real_root):
+    try:
+        real_root = root.resolve()
+        resolved = (real_root / relative).resolve()
+        if ".." in PurePosixPath(relative).parts or not resolved.is_relative_to(real_root):
+            return None
+        return resolved if resolved.is_file() else None
+    except OSError:
         return None
-    return resolved if resolved.is_file() else None
 
 
 def kind_label(field: str) -> str:

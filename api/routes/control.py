@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response, status
 
 from api.deps import Actor, ActorDep, DispatcherDep, SessionDep, SettingsDep, TransactionDep
-from api.errors import PROBLEM_RESPONSES, Responses, conflict, invalid_field, with_problems
-from api.routes.jobs import IdempotencyKey, dispatch_after_commit, location
+from api.errors import Responses, conflict, invalid_field, with_problems
+from api.routes.jobs import REPLAY, IdempotencyKey, dispatch_after_commit, location
 from api.schemas import (
     CommandPublic,
     ControlRequest,
@@ -153,7 +153,7 @@ def cancel_job(
     "/{job_id}/resume",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobStatus,
-    responses=PROBLEM_RESPONSES,
+    responses=with_problems({}),
 )
 def resume_job(
     job_id: str,
@@ -178,9 +178,7 @@ def resume_job(
     "/{job_id}/fork",
     status_code=status.HTTP_201_CREATED,
     response_model=JobStatus,
-    responses=with_problems(
-        {200: {"model": JobStatus, "description": "replay of an earlier fork with the same key"}}
-    ),
+    responses=with_problems(REPLAY),
 )
 def fork_job(
     job_id: str,

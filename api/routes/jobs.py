@@ -65,7 +65,7 @@ def confined(create: JobCreate, settings: ApiSettings) -> JobCreate:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=JobStatus,
-    responses=with_problems({200: {"model": JobStatus, "description": "replay: same key, same request"}}),
+    responses=with_problems(REPLAY),
 )
 def create_job(
     body: JobCreate,

@@ -36,7 +36,9 @@ def test_openapi_has_stable_operation_ids(client: TestClient) -> None:
     assert operations == EXPECTED_OPERATIONS
     create = schema["paths"]["/jobs"]["post"]
     assert {"201", "200", "422"} <= set(create["responses"])
-    assert "application/problem+json" in create["responses"]["422"]["content"]
+    problem = create["responses"]["422"]["content"]["application/problem+json"]["schema"]
+    assert problem == {"$ref": "#/components/schemas/Problem"}
+    assert "application/json" not in create["responses"]["422"]["content"]
     assert "Idempotency-Key" in {p["name"] for p in create["parameters"]}
 
 

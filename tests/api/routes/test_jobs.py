@@ -95,6 +95,7 @@ def test_same_idempotency_key_with_another_body_is_a_problem(
         ({"pretrain": "nope.pt"}, "pretrain", "path_not_found"),
         ({"pretrain": "../data/dataset_B"}, "pretrain", "path_outside_root"),
         ({"data_root": f"{DATASET}/train/../../.."}, "data_root", "path_outside_root"),
+        ({"data_root": "x" * 1000}, "data_root", "path_invalid"),  # longer than a file name may be
     ],
 )
 def test_invalid_job_answers_422_naming_the_field(
