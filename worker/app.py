@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Celery:
     app = Celery("ocec_worker", set_as_current=False)
     app.conf.update(celery_config(settings))
     tasks.register(app, settings)
-    signals.connect(app, settings)
+    signals.connect(app)
     return app
 
 

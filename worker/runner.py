@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 CANCEL_DEADLINE_ENV = "OCEC_CANCEL_DEADLINE_SECONDS"
 DEFAULT_CANCEL_DEADLINE = 300.0
-EXIT_CANCEL_OVERDUE = 70  # the process ended itself: a cancel was not honoured in time
+EXIT_CANCEL_OVERDUE = 79  # the process ended itself: a cancel was not honoured in time
 
 Dispatch = Callable[[str, int], None]
 

@@ -2,17 +2,20 @@
 
 Parent (Celery's MainProcess, never touches CUDA):
 
-- ``worker_ready``: remember the pool; start the reaper loop unless ``OCEC_WORKER_REAPER=0``.
+- ``worker_ready``: remember the pool; start the reaper companion process (``worker.reaper``)
+  unless ``OCEC_WORKER_REAPER=0``.
 - ``worker_shutting_down`` (SIGTERM / first SIGINT = warm shutdown): send SIGTERM to the pool child.
   Celery's warm shutdown then waits for the running task, which ends within one batch.
-- ``worker_shutdown``: stop the reaper loop.
+- ``worker_shutdown``: stop the reaper.
 
 Pool child (one per job: ``worker_max_tasks_per_child=1``):
 
-- ``worker_process_init``: drop the database connections inherited across ``fork`` and install a
-  SIGTERM handler. The first SIGTERM asks the running job to yield (``preempt_reason``): the
-  engine writes its INTERRUPT checkpoint at the next batch boundary, the attempt ends ``preempted``
-  and the job is re-queued. A second SIGTERM kills the child as the default action would.
+- ``worker_process_init``: drop the database connections inherited across ``fork``.
+- While a job runs (``preempt_on_sigterm``, entered by the task): the first SIGTERM asks the job to
+  yield (``preempt_reason``): the engine writes its INTERRUPT checkpoint at the next batch boundary,
+  the attempt ends ``preempted`` and the job is re-queued. A second SIGTERM goes to billiard's own
+  handler (the child exits). The handler cannot be installed in ``worker_process_init``: billiard
+  resets the terminate signals right after that signal runs.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -28,9 +34,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
 
-from jobstore.settings import Settings
 from worker import database
-from worker.reaper import ReaperLoop, reaper_enabled
+from worker.reaper import reaper_enabled, start_companion, stop_companion
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +60,40 @@ def clear_preempt() -> None:
     _preempt = None
 
 
-def _on_child_sigterm(signum: int, _frame: FrameType | None) -> None:
-    if _preempt is not None:  # asked twice: die now, as SIGTERM's default would
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-        return
-    request_preempt(f"{SHUTDOWN_REASON} ({signal.Signals(signum).name})")
+_in_pool_child = False
 
 
 def install_child_handlers() -> None:
-    """Fork hygiene and the preemption handler for a pool child (or any process that runs jobs)."""
+    """Fork hygiene for a pool child (``worker_process_init``)."""
+    global _in_pool_child
+    _in_pool_child = True
     database.dispose_inherited()
     clear_preempt()
-    signal.signal(PREEMPT_SIGNAL, _on_child_sigterm)
+
+
+@contextlib.contextmanager
+def preempt_on_sigterm() -> Iterator[None]:
+    """While the block runs, the first SIGTERM requests preemption (pool child, main thread only)."""
+    if not _in_pool_child or threading.current_thread() is not threading.main_thread():
+        yield  # the worker's own process (solo pool, tests): leave Celery's handlers alone
+        return
+    previous = signal.getsignal(PREEMPT_SIGNAL)
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        if _preempt is None:
+            request_preempt(f"{SHUTDOWN_REASON} ({signal.Signals(signum).name})")
+            return
+        signal.signal(signum, previous)  # asked twice: exit the way billiard would
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            os.kill(os.getpid(), signum)
+
+    signal.signal(PREEMPT_SIGNAL, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(PREEMPT_SIGNAL, previous)
 
 
 @dataclass
@@ -75,10 +101,10 @@ class _Parent:
     """What the parent process holds between its signals."""
 
     pool: Any = None
-    reaper: ReaperLoop | None = None
+    reaper: subprocess.Popen[bytes] | None = None
 
 
-def connect(app: Celery, settings: Settings) -> None:
+def connect(app: Celery) -> None:
     """Connect the handlers for workers of ``app`` (idempotent per app)."""
     parent = _Parent()
     uid = f"ocec.{id(app)}"
@@ -91,8 +117,7 @@ def connect(app: Celery, settings: Settings) -> None:
             return
         parent.pool = getattr(sender, "pool", None)
         if reaper_enabled():
-            parent.reaper = ReaperLoop(app, settings)
-            parent.reaper.start()
+            parent.reaper = start_companion()
 
     def on_shutting_down(**_: Any) -> None:
         for pid in _pool_pids(parent.pool):
@@ -101,7 +126,7 @@ def connect(app: Celery, settings: Settings) -> None:
 
     def on_shutdown(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is app and parent.reaper is not None:
-            parent.reaper.stop()
+            stop_companion(parent.reaper)
 
     worker_process_init.connect(on_child_start, weak=False, dispatch_uid=f"{uid}.child")
     worker_ready.connect(on_ready, weak=False, dispatch_uid=f"{uid}.ready")

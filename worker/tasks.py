@@ -13,6 +13,7 @@ from celery import Celery
 
 from jobstore.settings import Settings
 from jobstore.tasknames import TASK_RUN_JOB
+from worker import signals
 from worker.dispatch import make_dispatch
 
 
@@ -24,8 +25,10 @@ def register(app: Celery, settings: Settings) -> None:
         from worker.runner import current_identity, run_attempt
 
         identity = current_identity(str(task.request.hostname or "worker"))
-        return run_attempt(
-            job_id, int(attempt), settings=settings, dispatch=dispatch, identity=identity
-        ).value
+        with signals.preempt_on_sigterm():
+            status = run_attempt(
+                job_id, int(attempt), settings=settings, dispatch=dispatch, identity=identity
+            )
+        return status.value
 
     app.task(name=TASK_RUN_JOB, bind=True, ignore_result=True, acks_late=False)(run_job)

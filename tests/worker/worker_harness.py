@@ -101,12 +101,22 @@ class Harness:
             job = self.job(job_id)
             return job if job.state in states else None
 
-        return wait_for(
-            check, timeout, f"job {job_id} to become {'/'.join(states)} ({self.job(job_id).state})"
-        )
+        return self._wait(check, timeout, f"job {job_id} to become {'/'.join(states)}", job_id)
 
     def wait_epoch(self, job_id: str, epoch: int, timeout: float = 30.0) -> Job:
-        return wait_for(lambda: (j := self.job(job_id)).epoch >= epoch and j, timeout, f"epoch {epoch}")
+        return self._wait(
+            lambda: (j := self.job(job_id)).epoch >= epoch and j, timeout, f"epoch {epoch}", job_id
+        )
+
+    def _wait(self, check: Callable[[], T | None], timeout: float, what: str, job_id: str) -> T:
+        try:
+            return wait_for(check, timeout, what)
+        except AssertionError as exc:  # say where things stand: the job, its events, the worker logs
+            job = self.job(job_id)
+            events = [f"{e.seq} {e.kind} {e.to_state or ''} {e.reason[:120]}" for e in self.events(job_id)]
+            logs = [f"--- {w.name} ---\n{w.log()[-4000:]}" for w in self.workers]
+            detail = "\n".join([f"state={job.state} attempt={job.attempt} epoch={job.epoch}", *events, *logs])
+            raise AssertionError(f"{exc}\n{detail}") from None
 
     def metrics(self, job_id: str, *, live: bool = True) -> list[EpochMetric]:
         with read_session(self.db) as session:

@@ -1,0 +1,92 @@
+"""``ocec-jobs worker``: one Celery worker per GPU, pinned with CUDA_VISIBLE_DEVICES; signals forwarded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from worker_harness import REPO, Harness
+
+from ocec_jobs.cli.worker import WorkerCommandError, celery_argv, count_gpus, parse_gpus, plan_slots, slot_env
+
+
+def _fake_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gpus: int) -> None:
+    """An ``nvidia-smi -L`` stand-in on PATH (this host has no GPU); it only prints the listing."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    lines = "\n".join(f"GPU {i}: NVIDIA H100 (UUID: GPU-{i:08d})" for i in range(gpus))
+    script = bin_dir / "nvidia-smi"
+    script.write_text(f"#!/bin/sh\n[ \"$1\" = -L ] || exit 2\necho '{lines}'\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_explicit_gpus_one_worker_each() -> None:
+    slots = plan_slots("0,2", None)
+    assert [(s.node, s.cuda_visible_devices) for s in slots] == [("gpu0@%h", "0"), ("gpu2@%h", "2")]
+    env = slot_env(slots[1], reaper=False)
+    assert (env["CUDA_VISIBLE_DEVICES"], env["CUDA_DEVICE_ORDER"], env["OCEC_WORKER_REAPER"]) == (
+        "2",
+        "PCI_BUS_ID",
+        "0",
+    )
+    argv = celery_argv(slots[0], "gpu", "info")
+    for flag, value in [("--pool", "prefork"), ("--concurrency", "1"), ("--max-tasks-per-child", "1"),
+                        ("--queues", "gpu"), ("--hostname", "gpu0@%h")]:  # fmt: skip
+        assert argv[argv.index(flag) + 1] == value
+
+
+def test_cpu_device_sees_no_gpu() -> None:
+    [slot] = plan_slots(None, "cpu")
+    assert (slot.node, slot.cuda_visible_devices) == ("cpu@%h", "")
+
+
+@pytest.mark.parametrize("bad", ["", "a", "0,,x", "0,0", "-1", "1.5"])
+def test_bad_gpu_lists_are_refused(bad: str) -> None:
+    with pytest.raises(WorkerCommandError):
+        parse_gpus(bad)
+
+
+def test_all_counts_with_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_nvidia_smi(tmp_path, monkeypatch, 3)
+    assert count_gpus() == 3
+    assert [s.node for s in plan_slots("all", None)] == ["gpu0@%h", "gpu1@%h", "gpu2@%h"]
+
+
+def test_all_without_gpus_is_an_error_and_default_falls_back_to_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(WorkerCommandError, match="--device cpu"):
+        plan_slots("all", None)
+    assert [s.node for s in plan_slots(None, None)] == ["cpu@%h"]
+
+
+def test_two_pinned_workers_run_jobs_side_by_side_and_stop_on_sigterm(harness: Harness) -> None:
+    harness.dataset("setB", epoch_seconds=0.5, batches=5)
+    log = (harness.settings.home / "cli.log").open("wb")
+    argv = [sys.executable, "-m", "ocec_jobs.cli.main", "worker", "--gpus", "0,1", "--loglevel", "info"]
+    cli = subprocess.Popen(argv, env=harness.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        jobs = [harness.create(name=f"j{i}", epochs=100) for i in range(2)]
+        for job_id in jobs:
+            harness.wait_state(job_id, "running", timeout=60)
+        attempts = [harness.attempts(job_id)[0] for job_id in jobs]
+        assert sorted(a.gpu or "" for a in attempts) == ["0", "1"]
+        for a in attempts:
+            assert a.worker.startswith(f"gpu{a.gpu}@")
+
+        cli.send_signal(signal.SIGTERM)
+        assert cli.wait(timeout=60) == 0
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        log.close()
+    for job_id in jobs:  # each job checkpointed and went back to the queue
+        job = harness.job(job_id)
+        assert (job.state, job.attempt) == ("queued", 2), (harness.settings.home / "cli.log").read_text()
+    output = (harness.settings.home / "cli.log").read_text()
+    assert "2 worker(s)" in output
+    assert output.count("reaper loop started") == 1  # only the first worker hosts the reaper

@@ -1,0 +1,55 @@
+"""The reaper loop: a worker killed with SIGKILL loses its lease; the job is re-queued and finished."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import UTC, datetime, timedelta
+
+import redis
+from celery import Celery
+from worker_harness import Harness, wait_for
+
+from jobstore.db import write_transaction
+from jobstore.models import Job
+from worker.reaper import ReaperLoop
+
+
+def test_kill_9_mid_epoch_is_reaped_and_resumed(harness: Harness) -> None:
+    harness.dataset("setB", epoch_seconds=0.4, batches=4)
+    worker = harness.start_worker(reaper=True)
+    job_id = harness.create(epochs=6)
+    harness.wait_epoch(job_id, 2)
+    [running] = harness.attempts(job_id)
+    assert running.pid is not None
+
+    os.kill(running.pid, signal.SIGKILL)  # the pool child dies mid-epoch; the parent forks a new one
+
+    job = harness.wait_state(job_id, "succeeded", timeout=45)
+    lost, resumed = harness.attempts(job_id)
+    assert lost.outcome == "lost" and resumed.outcome == "completed"
+    assert resumed.worker == lost.worker == worker.node.replace("%h", resumed.worker.split("@")[1])
+    assert resumed.restored_epoch is not None and resumed.restored_epoch >= 2
+    assert job.infra_retries == 1
+    states = [e.to_state for e in harness.events(job_id, "state_change")]
+    assert states == ["running", "interrupted", "queued", "running", "succeeded"]
+    assert [m.epoch for m in harness.metrics(job_id)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_one_pass_requeues_an_expired_lease_and_sends_the_message(harness: Harness) -> None:
+    job_id = harness.create(epochs=2, dispatch=False)
+    with write_transaction(harness.db) as session:  # a running job whose worker stopped beating
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.state, job.lease_owner = "running", "gone@host"
+        job.lease_expires_at = datetime.now(UTC) - timedelta(seconds=5)
+        session.add(job)
+    app = Celery("reaper-test", broker=harness.settings.broker_url, set_as_current=False)
+
+    report = ReaperLoop(app, harness.settings).run_once()
+
+    assert report is not None and report.requeued == 1 and report.dispatched == [(job_id, 2)]
+    client = redis.Redis.from_url(harness.settings.broker_url)
+    wait_for(lambda: client.llen(harness.settings.queue) == 1, 5, "the message in the queue")
+    client.delete(harness.settings.queue)
+    app.close()
