@@ -140,3 +140,17 @@ def test_build_is_seeded() -> None:
     a = _model(MarginMethod.COSFACE, seed=7).state_dict()
     b = _model(MarginMethod.COSFACE, seed=7).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("method", list(MarginMethod))
+def test_autocast_logits_are_fp32_and_finite(method: MarginMethod) -> None:
+    model = _model(method).train()
+    x = torch.randn(8, 3, 32, 64) * 50  # large activations
+    y = torch.randint(0, 2, (8,))
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        emb = model.embed(x)
+        logits = model.train_logits(emb, y)
+        loss = torch.nn.functional.cross_entropy(logits, y)
+    assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
