@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from kombu import Connection
 from kombu.exceptions import ChannelError
 
@@ -37,8 +36,4 @@ class QueueReader:
 
     def close(self) -> None:
         self.queue.close()
-        self.connection.release()
-        # Only this test's keys: never FLUSHDB a shared Redis.
-        client = redis.Redis.from_url(self.broker_url)
-        client.delete(self.queue_name)
-        client.close()
+        self.connection.release()  # the api_settings fixture deletes the queue's keys

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -25,7 +26,7 @@ PRETRAIN = "ocec_A_best.pt"
 
 
 @pytest.fixture
-def api_settings(db_url: str, redis_url: str, unique_queue: str, tmp_path: Path) -> ApiSettings:
+def api_settings(db_url: str, redis_url: str, unique_queue: str, tmp_path: Path) -> Iterator[ApiSettings]:
     settings = ApiSettings(
         home=tmp_path / "home",
         database_url=db_url,
@@ -40,7 +41,15 @@ def api_settings(db_url: str, redis_url: str, unique_queue: str, tmp_path: Path)
     settings.model_root.mkdir(parents=True)
     (settings.model_root / PRETRAIN).write_bytes(b"not really a checkpoint")
     settings.runs_root.mkdir(parents=True)
-    return settings
+    yield settings
+    forget_queue(redis_url, unique_queue)
+
+
+def forget_queue(redis_url: str, queue: str) -> None:
+    """Delete this test's queue and its kombu binding (only those keys: never FLUSHDB a shared Redis)."""
+    client = redis.Redis.from_url(redis_url)
+    client.delete(queue, f"_kombu.binding.{queue}")
+    client.close()
 
 
 @pytest.fixture
