@@ -124,6 +124,8 @@ def _report_dict(report: Any) -> dict[str, Any]:
 
 def prepare(config: TrainConfig) -> Prepared:
     validate_config(config)
+    if not config.freeze_backbone and config.unfreeze_backbone_epoch is not None:
+        log.warning("unfreeze_backbone_epoch is ignored without freeze_backbone: a full fine-tune")
     runtime = resolve_runtime(config)
     if config.resume:
         return _prepare_resume(config, runtime)
