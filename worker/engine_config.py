@@ -17,6 +17,8 @@ from jobstore.settings import Settings
 from jobstore.spec import JobSpec, spec_dict
 from ocec_engine.config import TrainConfig
 
+CHECK_EVERY_BATCHES = 1
+
 
 class JobConfigError(ValueError):
     """The stored job cannot become a training run (bad spec, path outside its root, missing file)."""
@@ -66,6 +68,9 @@ def build_train_config(plan: RunPlan, job_id: str, settings: Settings) -> TrainC
         ),
         resume_stage=plan.resume_stage,
         image_size=[height, width],
+        # DbHooks answer poll_commands / should_stop from memory (the heartbeat thread does the
+        # database work), so checking after every batch is free and makes "next batch boundary" exact.
+        check_every_batches=CHECK_EVERY_BATCHES,
     )
     try:
         return TrainConfig.from_dict(values)

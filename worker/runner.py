@@ -147,11 +147,14 @@ class _Attempt:
     # ---- the end of the attempt ------------------------------------------------------------------
     def _finish_result(self, result: Any) -> RunStatus:
         outcome = AttemptOutcome(str(result.outcome))
+        reason = str(result.reason)
+        if outcome == AttemptOutcome.PREEMPTED:  # jobstore says "preempted: …" itself
+            reason = reason.removeprefix("preempted: ")
         gate = _plain(result.gate) if result.gate is not None else None
         onnx = self._record_onnx(result)
         return self._finish(
             outcome,
-            result.reason,
+            reason,
             gate=gate,
             best_checkpoint=self._rel(result.best_checkpoint),
             last_checkpoint=self._rel(result.last_checkpoint),

@@ -41,6 +41,7 @@ def test_fresh_job(settings: Settings) -> None:
     assert config.resume is None and config.resume_stage is None
     assert (config.epochs, config.unfreeze_backbone_epoch, config.image_size) == (12, 4, (32, 64))
     assert config.stage2.gate_f1 == pytest.approx(0.80)
+    assert config.check_every_batches == 1  # stop requests and commands are seen at every batch
 
 
 def test_resume_point_and_one_shot_stage(settings: Settings) -> None:

@@ -89,7 +89,10 @@ def test_stale_attempt_cannot_write(harness: Harness) -> None:
     outcome: list[RunStatus] = []
     runner = threading.Thread(target=lambda: outcome.append(_run(harness, job_id, sent=sent)))
     runner.start()
-    harness.wait_epoch(job_id, 1)
+    first_beat = harness.wait_epoch(job_id, 1).heartbeat_at
+    assert first_beat is not None
+    renewed = wait_for(lambda: (j := harness.job(job_id)).heartbeat_at > first_beat and j, 10, "a renewal")
+    assert renewed.lease_expires_at is not None and renewed.lease_expires_at > renewed.heartbeat_at
 
     # The reaper decides this worker is lost (as if its lease had run out) and re-queues the job.
     later = datetime.now(UTC) + timedelta(hours=1)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
-from worker_harness import Harness, wait_for
+from sqlalchemy import Engine
+from worker_harness import Harness, make_harness, wait_for
 
 from jobstore.db import write_transaction
 from jobstore.kinds import CommandKind
@@ -127,3 +129,20 @@ def test_cancel_ignored_past_the_deadline_ends_the_process(harness: Harness) -> 
 def _command(h: Harness, job_id: str, kind: CommandKind, params: dict[str, Any] | None = None) -> None:
     with write_transaction(h.db) as session:
         request_command(session, job_id=job_id, kind=kind, actor="op", reason="test", params=params)
+
+
+def test_embedded_sqlite_broker(
+    tmp_path: Path, db_url: str, migrated_engine: Engine, unique_queue: str
+) -> None:
+    """The embedded default: kombu's SQLAlchemy transport over a SQLite file, no broker server."""
+    broker = f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+    h = make_harness(tmp_path, db_url, broker, unique_queue, migrated_engine)
+    try:
+        h.dataset("setB", epoch_seconds=0.05)
+        worker = h.start_worker()
+        job_id = h.create(epochs=3)
+        job = h.wait_state(job_id, "succeeded", timeout=60)
+        assert [m.epoch for m in h.metrics(job_id)] == [1, 2, 3] and job.onnx_path
+        assert "sqla+sqlite" in worker.log()
+    finally:
+        h.stop_workers()
