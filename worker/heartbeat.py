@@ -52,6 +52,7 @@ class Heartbeat(threading.Thread, Generic[T]):
         self._inbox: deque[T] = deque()
         self._cancel_since: float | None = None
         self.fenced: str | None = None  # why this attempt lost the job, once it has
+        self.cancels: list[T] = []  # cancel commands delivered so far
 
     def run(self) -> None:
         while True:
@@ -74,12 +75,17 @@ class Heartbeat(threading.Thread, Generic[T]):
             return
         except Exception:  # a DB blip: keep beating; the lease covers a few missed beats
             log.exception("heartbeat: lease renewal failed; retrying in %.1fs", self._interval)
-            return
+        else:
+            self._receive(commands)
+        self._check_cancel_deadline()
+
+    def _receive(self, commands: Sequence[T]) -> None:
         for command in commands:
             self._inbox.append(command)
-            if self._is_cancel(command) and self._cancel_since is None:
-                self._cancel_since = self._clock()
-        self._check_cancel_deadline()
+            if self._is_cancel(command):
+                self.cancels.append(command)
+                if self._cancel_since is None:
+                    self._cancel_since = self._clock()
 
     def take_commands(self) -> list[T]:
         """Commands fetched since the last call, oldest first (the engine's ``poll_commands``)."""

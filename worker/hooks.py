@@ -187,18 +187,21 @@ def checkpoint_row(
     stage: int,
     val_f1: float | None = None,
     batch: int = 0,
+    size_bytes: int = 0,
 ) -> CheckpointRow:
-    """A record of the file at ``path`` (stored relative to the runs root, with size and sha256)."""
+    """A record of the file at ``path`` (relative to the runs root, with size and sha256 when it is
+    still there: an engine may already have rotated an old per-epoch file away)."""
     file = Path(path)
+    present = file.is_file()
     return CheckpointRow(
         path=relative_to_runs(settings, path),
         kind=kind,
         epoch=epoch,
         stage=stage,
         val_f1=val_f1,
-        size_bytes=file.stat().st_size,
+        size_bytes=file.stat().st_size if present else size_bytes,
         batch=batch,
-        sha256=sha256_of(file),
+        sha256=sha256_of(file) if present else None,
     )
 
 

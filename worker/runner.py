@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from jobstore.errors import FencedOutError
@@ -121,10 +122,10 @@ class _Attempt:
             plan = plan_run(dict(self.job.spec), dict(self.job.resume_from))
             config = build_train_config(plan, self.ref.job_id, self.ref.settings)
             train = self.engine or resolve_engine()
-        except (JobConfigError, EngineEntryError, ImportError) as exc:
+            run_dir(self.ref.settings, self.ref.job_id).mkdir(parents=True, exist_ok=True)
+        except (JobConfigError, EngineEntryError, ImportError, OSError) as exc:
             log.exception("job %s: cannot start", self.ref.job_id)
             return self._finish(AttemptOutcome.FAILED, f"cannot start: {exc}")
-        run_dir(self.ref.settings, self.ref.job_id).mkdir(parents=True, exist_ok=True)
         hooks = DbHooks(
             self.ref,
             take_commands=self.heartbeat.take_commands,
@@ -162,7 +163,7 @@ class _Attempt:
         )
 
     def _record_onnx(self, result: Any) -> str | None:
-        if not result.onnx_path:
+        if not result.onnx_path or not Path(result.onnx_path).is_file():
             return None
         row = checkpoint_row(self.ref.settings, result.onnx_path, CheckpointKind.ONNX.value,
                              result.best_epoch, result.stage, result.best_f1)  # fmt: skip
@@ -187,9 +188,8 @@ class _Attempt:
         """Heartbeat thread: the engine ignored a cancel past the deadline — record it, then exit."""
         reason = f"cancel not honoured within {cancel_deadline():.0f} s; the worker process ended itself"
         try:
-            for view in self.heartbeat.take_commands():
-                if view.kind == CommandKind.CANCEL:
-                    self._mark_applied(view.id, reason)
+            for view in self.heartbeat.cancels:
+                self._mark_applied(view.id, reason)
             self._finish(AttemptOutcome.CANCELLED, reason)
         finally:
             log.error("job %s: %s", self.ref.job_id, reason)

@@ -83,3 +83,12 @@ def test_stop_joins_the_thread() -> None:
     hb.start()
     hb.stop()
     assert not hb.is_alive()
+
+
+def test_the_deadline_is_checked_even_while_the_database_is_down() -> None:
+    clock, overdue = Clock(), threading.Event()
+    hb = _heartbeat([["cancel"], ["db-down"]], clock, overdue)
+    hb.beat_once()
+    clock.now = 10
+    hb.beat_once()
+    assert overdue.is_set() and hb.cancels == ["cancel"]
