@@ -31,4 +31,4 @@ def register(app: Celery, settings: Settings) -> None:
             )
         return status.value
 
-    app.task(name=TASK_RUN_JOB, bind=True, ignore_result=True, acks_late=False)(run_job)
+    app.task(name=TASK_RUN_JOB, bind=True, ignore_result=True, acks_late=False, shared=False)(run_job)
