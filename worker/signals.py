@@ -4,7 +4,8 @@ Parent (Celery's MainProcess, never touches CUDA):
 
 - ``worker_ready``: remember the pool; start the reaper companion process (``worker.reaper``)
   unless ``OCEC_WORKER_REAPER=0``.
-- ``worker_shutting_down`` (SIGTERM / first SIGINT = warm shutdown): send SIGTERM to the pool child.
+- ``worker_shutting_down`` (SIGTERM / first SIGINT = warm shutdown): send SIGTERM to the pool child
+  running a job.
   Celery's warm shutdown then waits for the running task, which ends within one batch.
 - ``worker_shutdown``: stop the reaper.
 
@@ -33,6 +34,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
+from celery.worker import state as worker_state
 
 from worker import database
 from worker.reaper import reaper_enabled, start_companion, stop_companion
@@ -120,7 +122,7 @@ def connect(app: Celery) -> None:
             parent.reaper = start_companion()
 
     def on_shutting_down(**_: Any) -> None:
-        for pid in _pool_pids(parent.pool):
+        for pid in _busy_pids(parent.pool):
             log.warning("shutdown: asking pool process %d to checkpoint and yield its job", pid)
             _kill_quietly(pid, PREEMPT_SIGNAL)
 
@@ -132,6 +134,19 @@ def connect(app: Celery) -> None:
     worker_ready.connect(on_ready, weak=False, dispatch_uid=f"{uid}.ready")
     worker_shutting_down.connect(on_shutting_down, weak=False, dispatch_uid=f"{uid}.shutting_down")
     worker_shutdown.connect(on_shutdown, weak=False, dispatch_uid=f"{uid}.shutdown")
+
+
+def _busy_pids(pool: Any) -> list[int]:
+    """The pool processes running a task: those to ask to yield.
+
+    Idle ones are left alone (they exit with the pool; a SIGTERM would only make Celery log an
+    error). A task handed to the pool but not yet accepted by a process has no pid yet; then every
+    process is signalled, so that a job starting during the shutdown does not run to its end.
+    """
+    requests = [*worker_state.reserved_requests, *worker_state.active_requests]
+    if any(not getattr(r, "worker_pid", None) for r in requests):
+        return _pool_pids(pool)
+    return sorted({int(r.worker_pid) for r in requests})
 
 
 def _pool_pids(pool: Any) -> list[int]:
