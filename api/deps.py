@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+# The identity lives in api.auth; routes import it from here, with the other dependencies.
+from api.auth import Actor as Actor
+from api.auth import ActorDep as ActorDep
+from api.auth import AdminDep as AdminDep
+from api.auth import OperatorDep as OperatorDep
 from api.dispatch import Dispatcher
 from api.lifespan import Resources
 from api.settings import ApiSettings
 from jobstore.db import TransactionFactory, read_session, transaction_factory
-
-ANONYMOUS = "anonymous"
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: recorded on every event and command. ``owner`` scopes idempotency keys."""
-
-    name: str
-    owner: str = ""  # the API key id once auth exists; "" while it is off
 
 
 def get_resources(request: Request) -> Resources:
@@ -55,19 +49,8 @@ def get_transaction(engine: Annotated[Engine, Depends(get_engine)]) -> Transacti
     return transaction_factory(engine)
 
 
-def get_actor(
-    x_actor: Annotated[
-        str | None, Header(max_length=255, description="who is acting (until API keys)")
-    ] = None,
-) -> Actor:
-    """The acting identity. The auth layer replaces this one dependency with API-key identities."""
-    name = (x_actor or "").strip()
-    return Actor(name=name or ANONYMOUS)
-
-
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 TransactionDep = Annotated[TransactionFactory, Depends(get_transaction)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
-ActorDep = Annotated[Actor, Depends(get_actor)]

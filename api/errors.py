@@ -36,6 +36,9 @@ class ProblemType(StrEnum):
     NO_CHECKPOINT = "urn:ocec-jobs:problem:no-checkpoint"
     QUOTA = "urn:ocec-jobs:problem:quota-exceeded"
     UNAVAILABLE = "urn:ocec-jobs:problem:unavailable"
+    UNAUTHENTICATED = "urn:ocec-jobs:problem:unauthenticated"
+    FORBIDDEN = "urn:ocec-jobs:problem:forbidden"
+    CSRF = "urn:ocec-jobs:problem:csrf"
     HTTP = "about:blank"
     INTERNAL = "urn:ocec-jobs:problem:internal"
 
@@ -66,13 +69,20 @@ class ApiError(Exception):
     """An error the routes raise on purpose; rendered as a problem with ``extra`` members."""
 
     def __init__(
-        self, status: int, kind: ProblemType, detail: str, title: str | None = None, **extra: Any
+        self,
+        status: int,
+        kind: ProblemType,
+        detail: str,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.kind = kind
         self.detail = detail
         self.title = title or HTTPStatus(status).phrase
+        self.headers = headers
         self.extra = {k: v for k, v in extra.items() if v is not None}
 
 
@@ -109,7 +119,7 @@ def _problem(
 async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return problem_response(
-        request, _problem(request, exc.status, exc.kind, exc.detail, exc.title, **exc.extra)
+        request, _problem(request, exc.status, exc.kind, exc.detail, exc.title, **exc.extra), exc.headers
     )
 
 
@@ -238,6 +248,11 @@ def _problems(*codes: int) -> Responses:
         code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(code).phrase}
         for code in codes
     }
+
+
+def problems(*codes: int) -> Responses:
+    """``responses=`` entries documenting problem bodies for these status codes."""
+    return _problems(*codes)
 
 
 PROBLEM_RESPONSES: Responses = _problems(404, 409, 422)

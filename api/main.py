@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from api import errors, security
+from api.auth import get_actor
+from api.auth.policy import check_routes
 from api.lifespan import lifespan
-from api.routes import checkpoints, control, dashboard, events, health, jobs, metrics, stream
+from api.limits import StrictJsonMiddleware
+from api.routes import (
+    checkpoints,
+    control,
+    dashboard,
+    events,
+    health,
+    jobs,
+    keys,
+    metrics,
+    session,
+    stream,
+)
 from api.settings import api_settings
 from jobstore.settings import Settings
 
 VERSION = "0.1.0"
+log = logging.getLogger(__name__)
+AUTH_OFF_WARNING = (
+    "AUTH IS OFF (OCEC_AUTH=off): anyone who can reach this server can submit, steer and cancel "
+    "jobs and download models. Only run it like this on a machine nobody else can reach."
+)
+# Every route of these routers needs a key (viewer to read, operator to write: api.auth.identity).
+PROTECTED = (jobs, metrics, events, stream, control, checkpoints)
+# Open, or protected route by route: probes, the dashboard's page shells (their data calls are
+# protected), sign-in/out, key management (admin on each route). ``check_routes`` verifies it.
+OPEN = (health, dashboard, session, keys)
 
 
 def operation_id(route: APIRoute) -> str:
@@ -29,11 +55,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     app.state.settings = resolved
+    if not resolved.auth_enabled:
+        log.warning(AUTH_OFF_WARNING)
     errors.install(app)
     errors.document_problems(app)
+    app.add_middleware(StrictJsonMiddleware)  # inside the body limit: it reads bounded bodies only
     security.install(app, resolved.cors_origins, resolved.max_body_bytes)
-    for module in (jobs, metrics, events, stream, control, checkpoints, health, dashboard):
+    auth = [Depends(get_actor)]
+    for module in PROTECTED:
+        app.include_router(module.router, dependencies=auth, responses=errors.problems(401, 403))
+    for module in OPEN:
         app.include_router(module.router)
+    check_routes(app)
     return app
 
 

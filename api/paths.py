@@ -1,5 +1,7 @@
 """Client paths confined to a configured root: no ``..``, no absolute paths elsewhere, no symlink
-that leaves the root. Every failure names the field it came from (422)."""
+that leaves the root, and a file must be a regular file (a FIFO or device would hang or feed the
+loader forever). Every failure names the field it came from (422). The worker checks again
+(``worker.engine_config``): links may change between submission and run."""
 
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ def confine(root: Path, value: str, *, field: str, kind: PathKind) -> str:
         return _confine(root, value, field=field, kind=kind)
     except OSError as exc:  # a name too long for the file system, a loop of links...
         raise _error(field, f"cannot be used as a path ({exc.strerror})", PathError.INVALID) from exc
+    except ValueError as exc:  # an embedded NUL byte (the spec refuses it first; belt and braces)
+        raise _error(field, "cannot be used as a path (invalid characters)", PathError.INVALID) from exc
 
 
 def _confine(root: Path, value: str, *, field: str, kind: PathKind) -> str:
@@ -40,8 +44,8 @@ def _confine(root: Path, value: str, *, field: str, kind: PathKind) -> str:
         raise _error(field, f"must stay inside the configured {kind_label(field)} root", PathError.OUTSIDE)
     if not resolved.exists():
         raise _error(field, f"{value!r} does not exist under the {kind_label(field)} root", PathError.MISSING)
-    if (kind is PathKind.DIRECTORY) != resolved.is_dir():
-        raise _error(field, f"{value!r} is not a {kind}", PathError.WRONG_KIND)
+    if not (resolved.is_dir() if kind is PathKind.DIRECTORY else resolved.is_file()):
+        raise _error(field, f"{value!r} is not a {_kind_label(kind)}", PathError.WRONG_KIND)
     if candidate.is_absolute():
         return resolved.relative_to(real_root).as_posix()
     return candidate.as_posix()
@@ -57,6 +61,10 @@ def inside(root: Path, relative: str) -> Path | None:
         return resolved if resolved.is_file() else None
     except OSError:
         return None
+
+
+def _kind_label(kind: PathKind) -> str:
+    return "directory" if kind is PathKind.DIRECTORY else "regular file"
 
 
 def kind_label(field: str) -> str:

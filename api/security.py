@@ -26,13 +26,18 @@ DOCS_CSP = (
     "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; worker-src 'self' blob:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+# Anything else (JSON, files, streams) is data: a browser that opens it directly runs nothing.
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'"
 DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+STATIC_PREFIX = "/static/"  # the dashboard's assets may be cached; nothing else is
+HSTS = "max-age=31536000"
 TOO_LARGE = "request body too large"
 BASE_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
     "referrer-policy": "no-referrer",
     "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
 }
 
 
@@ -46,15 +51,21 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = DOCS_CSP if scope["path"] in DOCS_PATHS else PAGE_CSP
+        path: str = scope["path"]
+        page_csp = DOCS_CSP if path in DOCS_PATHS else PAGE_CSP
+        https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in BASE_HEADERS.items():
                     headers.setdefault(name, value)
-                if headers.get("content-type", "").startswith("text/html"):
-                    headers.setdefault("content-security-policy", csp)
+                html = headers.get("content-type", "").startswith("text/html")
+                headers.setdefault("content-security-policy", page_csp if html else DATA_CSP)
+                if not path.startswith(STATIC_PREFIX):  # answers hold job data or credentials
+                    headers.setdefault("cache-control", "no-store")
+                if https:
+                    headers.setdefault("strict-transport-security", HSTS)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -100,8 +111,14 @@ def install(app: FastAPI, cors_origins: Sequence[str], max_body_bytes: int) -> N
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(cors_origins),
-            allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "Idempotency-Key", "Last-Event-ID", "X-Actor", "X-API-Key"],
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "Last-Event-ID",
+                "X-CSRF-Token",
+            ],
             expose_headers=["Location"],
         )
 

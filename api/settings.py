@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from enum import StrEnum
+
+from pydantic import Field, SecretStr
 
 from jobstore.settings import Settings
+
+
+class CookieSecure(StrEnum):
+    AUTO = "auto"  # Secure when the sign-in request came over HTTPS
+    ALWAYS = "always"
+    NEVER = "never"
 
 
 class ApiSettings(Settings):
@@ -26,6 +34,24 @@ class ApiSettings(Settings):
         default=2000, ge=0, le=600_000, description="SSE reconnection delay advised to clients."
     )
     stream_page_size: int = Field(default=200, ge=1, le=10_000, description="Rows read per SSE poll.")
+    session_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Signs dashboard session cookies (OCEC_SESSION_SECRET); default: <home>/session_secret.",
+    )
+    session_ttl_seconds: int = Field(
+        default=12 * 3600, ge=60, le=30 * 86400, description="Lifetime of a dashboard session."
+    )
+    cookie_secure: CookieSecure = Field(
+        default=CookieSecure.AUTO, description="Secure flag of the session cookies: auto, always, never."
+    )
+    key_touch_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=86400,
+        allow_inf_nan=False,
+        description="last_used_at of a key is written at most this often.",
+    )
 
 
 def api_settings(settings: Settings | None = None) -> ApiSettings:

@@ -11,6 +11,7 @@ the reaper runs every ``reaper_interval_seconds``; so a lost job is ``interrupte
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Self
@@ -32,6 +33,11 @@ def normalize_database_url(url: str) -> str:
     if sep and scheme in _PG_SCHEMES:
         return f"{PG_DRIVER_SCHEME}://{rest}"
     return url
+
+
+class AuthMode(StrEnum):
+    ON = "on"
+    OFF = "off"
 
 
 class Settings(BaseSettings):
@@ -85,7 +91,10 @@ class Settings(BaseSettings):
         description="Automatic re-queues after a lost worker. Errors in the job itself are never retried.",
     )
 
-    auth_enabled: bool = Field(default=False, description="Require API keys.")
+    auth: AuthMode = Field(
+        default=AuthMode.ON,
+        description="API keys required: on (the default) or off (only where nobody else can reach it).",
+    )
     max_queued_jobs_per_key: int = Field(default=100, ge=1, le=100_000, description="Queued jobs per owner.")
     max_body_bytes: int = Field(
         default=1 << 20, ge=1024, le=1 << 30, description="Largest JSON request body."
@@ -127,6 +136,10 @@ class Settings(BaseSettings):
     def worker_lost_within_seconds(self) -> float:
         """Upper bound from a worker's last heartbeat to its job being ``interrupted``."""
         return self.lease_seconds + self.reaper_interval_seconds
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth != AuthMode.OFF  # fails closed: only an explicit "off" turns auth off
 
     @property
     def is_sqlite(self) -> bool:

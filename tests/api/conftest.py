@@ -1,12 +1,16 @@
 """API fixtures: an app on the parametrized database (SQLite and PostgreSQL) with the real Redis as
-its broker on a queue of its own, a TestClient, and a real uvicorn server on a free port."""
+its broker on a queue of its own, a TestClient, and a real uvicorn server on a free port.
+
+Auth is on, as in production: ``client`` and ``http`` carry an operator key; ``make_key`` makes
+more (``make_key("alice", Role.VIEWER).headers``)."""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,6 +23,9 @@ from sqlalchemy import Engine
 
 from api.main import create_app
 from api.settings import ApiSettings
+from jobstore.db import make_engine, write_transaction
+from jobstore.repo import keys
+from jobstore.repo.keys import Role
 from tests.api.broker import QueueReader
 
 DATASET = "dataset_B"
@@ -52,15 +59,58 @@ def forget_queue(redis_url: str, queue: str) -> None:
     client.close()
 
 
+@dataclass(frozen=True)
+class Key:
+    """An API key made for a test: the secret, and how the API records its actions."""
+
+    secret: str
+    id: str
+    name: str
+    role: Role
+    actor: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret}"}
+
+
+KeyMaker = Callable[..., Key]
+
+
+@pytest.fixture
+def make_key(api_settings: ApiSettings) -> Iterator[KeyMaker]:
+    engine = make_engine(api_settings.database_url)
+
+    def make(name: str = "tester", role: Role = Role.OPERATOR) -> Key:
+        with write_transaction(engine) as session:
+            new = keys.create_key(session, name=name, role=role)
+            record = new.record
+            return Key(new.secret, record.id, record.name, role, keys.actor_label(record))
+
+    yield make
+    engine.dispose()
+
+
+@pytest.fixture
+def operator_key(make_key: KeyMaker) -> Key:
+    return make_key("tester", Role.OPERATOR)
+
+
 @pytest.fixture
 def app(api_settings: ApiSettings) -> FastAPI:
     return create_app(api_settings)
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
+def client(app: FastAPI, operator_key: Key) -> Iterator[TestClient]:
+    with TestClient(app, headers=operator_key.headers) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def anonymous(client: TestClient) -> TestClient:
+    """A client without credentials on ``client``'s app (and its running lifespan)."""
+    return TestClient(client.app)
 
 
 @pytest.fixture
@@ -92,6 +142,13 @@ def live_server(app: FastAPI) -> Iterator[str]:
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()
+
+
+@pytest.fixture
+def http(live_server: str, operator_key: Key) -> Iterator[httpx.Client]:
+    """An HTTP client of the live server with an operator key."""
+    with httpx.Client(base_url=live_server, headers=operator_key.headers, timeout=10.0) as client:
+        yield client
 
 
 def _wait_until_up(base: str) -> None:

@@ -25,6 +25,12 @@ EXPECTED_OPERATIONS = {
     "checkpoints-download_artifact",
     "health-healthz",
     "health-readyz",
+    "session-sign_in",
+    "session-who_am_i",
+    "session-sign_out",
+    "keys-list_keys",
+    "keys-create_key",
+    "keys-revoke_key",
 }
 
 
@@ -57,7 +63,7 @@ def test_security_headers_on_json_and_a_strict_csp_on_pages(client: TestClient) 
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["referrer-policy"] == "no-referrer"
-    assert "content-security-policy" not in api.headers
+    assert api.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
     assert page.status_code == 200
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]

@@ -12,6 +12,7 @@ from jobstore.kinds import CheckpointKind
 from jobstore.states import AttemptOutcome
 from jobstore.tasknames import TASK_RUN_JOB
 from tests.api.broker import QueueReader
+from tests.api.conftest import KeyMaker
 from tests.api.worker_sim import SimWorker
 
 UNKNOWN = "0123456789abcdef0123456789abcdef"
@@ -51,20 +52,19 @@ def assert_conflict(response: Any, job_id: str, state: str) -> dict[str, Any]:
 
 
 def test_force_stage_on_a_running_job_stores_one_command(
-    client: TestClient, engine: Engine, job_body: dict[str, Any]
+    client: TestClient, engine: Engine, job_body: dict[str, Any], make_key: KeyMaker
 ) -> None:
     job_id = running(client, engine, job_body).job_id
     body = {"stage": 2, "reason": "F1 is good enough"}
+    bob = make_key("bob")
 
-    first = client.post(
-        f"/jobs/{job_id}/stage", json=body, headers={"X-Actor": "bob", "Idempotency-Key": "s1"}
-    )
+    first = client.post(f"/jobs/{job_id}/stage", json=body, headers={**bob.headers, "Idempotency-Key": "s1"})
     again = client.post(f"/jobs/{job_id}/stage", json=body, headers={"Idempotency-Key": "s1"})
     identical = client.post(f"/jobs/{job_id}/stage", json=body)
 
     assert first.status_code == 202
     command = first.json()["command"]
-    assert (command["kind"], command["params"], command["actor"]) == ("force_stage", {"stage": 2}, "bob")
+    assert (command["kind"], command["params"], command["actor"]) == ("force_stage", {"stage": 2}, bob.actor)
     assert (command["reason"], command["status"], command["command_key"]) == (
         "F1 is good enough",
         "pending",
@@ -74,7 +74,7 @@ def test_force_stage_on_a_running_job_stores_one_command(
     assert (again.status_code, again.json()["command"]["id"]) == (200, command["id"])
     assert (identical.status_code, identical.json()["command"]["id"]) == (200, command["id"])
     requested = client.get(f"/jobs/{job_id}/events", params={"kind": "command_requested"}).json()["data"]
-    assert [(e["actor"], e["command_id"]) for e in requested] == [("bob", command["id"])]
+    assert [(e["actor"], e["command_id"]) for e in requested] == [(bob.actor, command["id"])]
 
 
 def test_force_stage_key_in_the_body_works_like_the_header(
@@ -192,12 +192,13 @@ def test_pause_of_a_queued_job_is_409(client: TestClient, job_body: dict[str, An
     assert "cancel it instead" in assert_conflict(response, job_id, "queued")["detail"]
 
 
-def test_cancel_of_a_queued_job_is_immediate(client: TestClient, job_body: dict[str, Any]) -> None:
+def test_cancel_of_a_queued_job_is_immediate(
+    client: TestClient, job_body: dict[str, Any], make_key: KeyMaker
+) -> None:
     job_id = submit(client, job_body)
+    carol = make_key("carol")
 
-    response = client.post(
-        f"/jobs/{job_id}/cancel", json={"reason": "wrong data"}, headers={"X-Actor": "carol"}
-    )
+    response = client.post(f"/jobs/{job_id}/cancel", json={"reason": "wrong data"}, headers=carol.headers)
 
     assert response.status_code == 200
     assert response.json()["command"] is None
@@ -206,7 +207,7 @@ def test_cancel_of_a_queued_job_is_immediate(client: TestClient, job_body: dict[
         "wrong data",
     )
     last = client.get(f"/jobs/{job_id}/events").json()["data"][-1]
-    assert (last["kind"], last["to_state"], last["actor"]) == ("state_change", "cancelled", "carol")
+    assert (last["kind"], last["to_state"], last["actor"]) == ("state_change", "cancelled", carol.actor)
 
 
 def test_cancel_of_a_running_job_is_a_command(
@@ -248,15 +249,16 @@ def test_cancel_of_an_unknown_job_is_404(client: TestClient) -> None:
 
 
 def test_resume_requeues_the_same_job_as_a_new_attempt(
-    client: TestClient, engine: Engine, queue: QueueReader, job_body: dict[str, Any]
+    client: TestClient, engine: Engine, queue: QueueReader, job_body: dict[str, Any], make_key: KeyMaker
 ) -> None:
     job_id = paused(client, engine, job_body).job_id
+    dave = make_key("dave")
     queue.get()  # the submission's message
 
     response = client.post(
         f"/jobs/{job_id}/resume",
         json={"from": "epoch:1", "stage": 2, "lr": 5e-5, "epochs": 12, "reason": "push on"},
-        headers={"X-Actor": "dave"},
+        headers=dave.headers,
     )
 
     assert response.status_code == 202
@@ -269,7 +271,7 @@ def test_resume_requeues_the_same_job_as_a_new_attempt(
     message = queue.get()
     assert (message.task, message.args) == (TASK_RUN_JOB, [job_id, 2])
     requested = client.get(f"/jobs/{job_id}/events", params={"kind": "resume_requested"}).json()["data"]
-    assert [(e["actor"], e["reason"]) for e in requested] == [("dave", "push on")]
+    assert [(e["actor"], e["reason"]) for e in requested] == [(dave.actor, "push on")]
 
 
 def test_resume_without_a_body_continues_from_last(

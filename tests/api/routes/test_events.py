@@ -7,17 +7,19 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from tests.api.conftest import KeyMaker
 from tests.api.worker_sim import SimWorker
 
 
 def test_events_list_the_audit_trail_in_order(
-    client: TestClient, engine: Engine, job_body: dict[str, Any]
+    client: TestClient, engine: Engine, job_body: dict[str, Any], make_key: KeyMaker
 ) -> None:
-    job_id = client.post("/jobs", json=job_body, headers={"X-Actor": "erin"}).json()["id"]
+    erin = make_key("erin")
+    job_id = client.post("/jobs", json=job_body, headers=erin.headers).json()["id"]
     worker = SimWorker(engine, job_id)
     worker.claim()
     worker.epoch(1)
-    client.post(f"/jobs/{job_id}/stage", json={"stage": 2, "reason": "by hand"}, headers={"X-Actor": "erin"})
+    client.post(f"/jobs/{job_id}/stage", json={"stage": 2, "reason": "by hand"}, headers=erin.headers)
 
     events = client.get(f"/jobs/{job_id}/events").json()
 
@@ -26,7 +28,7 @@ def test_events_list_the_audit_trail_in_order(
     assert events["next_after"] is None
     command = events["data"][-1]
     assert (command["actor"], command["reason"], command["evidence"]["params"]) == (
-        "erin",
+        erin.actor,
         "by hand",
         {"stage": 2},
     )

@@ -14,14 +14,15 @@ from sqlalchemy import Engine
 from api.settings import ApiSettings
 from jobstore.tasknames import TASK_RUN_JOB
 from tests.api.broker import QueueReader
-from tests.api.conftest import DATASET, PRETRAIN
+from tests.api.conftest import DATASET, PRETRAIN, KeyMaker
 from tests.api.worker_sim import SimWorker
 
 
 def test_create_job_answers_201_with_location_and_dispatches_it(
-    client: TestClient, queue: QueueReader, job_body: dict[str, Any]
+    client: TestClient, queue: QueueReader, job_body: dict[str, Any], make_key: KeyMaker
 ) -> None:
-    response = client.post("/jobs", json=job_body, headers={"X-Actor": "alice"})
+    alice = make_key("alice")
+    response = client.post("/jobs", json=job_body, headers=alice.headers)
 
     assert response.status_code == 201
     job = response.json()
@@ -35,14 +36,16 @@ def test_create_job_answers_201_with_location_and_dispatches_it(
     assert message.task == TASK_RUN_JOB
     assert message.args == [job["id"], 1]
     created = client.get(f"/jobs/{job['id']}/events").json()["data"][0]
-    assert (created["kind"], created["actor"]) == ("created", "alice")
+    assert (created["kind"], created["actor"]) == ("created", alice.actor)
 
 
-def test_post_then_get_over_real_http(live_server: str, queue: QueueReader, job_body: dict[str, Any]) -> None:
-    created = httpx.post(f"{live_server}/jobs", json=job_body)
+def test_post_then_get_over_real_http(
+    http: httpx.Client, queue: QueueReader, job_body: dict[str, Any]
+) -> None:
+    created = http.post("/jobs", json=job_body)
     assert created.status_code == 201
 
-    fetched = httpx.get(f"{live_server}{created.headers['location']}")
+    fetched = http.get(created.headers["location"])
 
     assert fetched.status_code == 200
     assert fetched.json()["id"] == created.json()["id"]

@@ -15,22 +15,22 @@ from tests.api.worker_sim import SimWorker
 TIMEOUT = httpx.Timeout(10.0)
 
 
-def _submit(base: str, body: dict[str, Any]) -> str:
-    response = httpx.post(f"{base}/jobs", json=body)
+def _submit(http: httpx.Client, body: dict[str, Any]) -> str:
+    response = http.post("/jobs", json=body)
     assert response.status_code == 201
     return str(response.json()["id"])
 
 
 def test_stream_replays_after_last_event_id_and_ends_with_the_terminal_state(
-    live_server: str, engine: Engine, job_body: dict[str, Any]
+    http: httpx.Client, engine: Engine, job_body: dict[str, Any]
 ) -> None:
-    job_id = _submit(live_server, job_body)
+    job_id = _submit(http, job_body)
     worker = SimWorker(engine, job_id)
     worker.claim()
     worker.epoch(1)
-    url = f"{live_server}/jobs/{job_id}/stream"
+    url = f"/jobs/{job_id}/stream"
 
-    with httpx.stream("GET", url, timeout=TIMEOUT) as first:
+    with http.stream("GET", url, timeout=TIMEOUT) as first:
         assert first.status_code == 200
         assert first.headers["content-type"].startswith("text/event-stream")
         seen = read_until(messages(first), "metric")
@@ -46,7 +46,7 @@ def test_stream_replays_after_last_event_id_and_ends_with_the_terminal_state(
     worker.epoch(3, stage=2, val_f1=0.83)
     worker.finish(AttemptOutcome.COMPLETED, reason="epoch budget reached")
 
-    with httpx.stream("GET", url, headers={"Last-Event-ID": last_id}, timeout=TIMEOUT) as second:
+    with http.stream("GET", url, headers={"Last-Event-ID": last_id}, timeout=TIMEOUT) as second:
         stream = messages(second)
         replay = read_until(stream, END_EVENT)
         assert next(stream, None) is None, "the stream closes after the end event"
@@ -64,12 +64,12 @@ def test_stream_replays_after_last_event_id_and_ends_with_the_terminal_state(
 
 
 def test_stream_of_a_finished_job_replays_everything_then_ends(
-    live_server: str, engine: Engine, job_body: dict[str, Any]
+    http: httpx.Client, engine: Engine, job_body: dict[str, Any]
 ) -> None:
-    job_id = _submit(live_server, job_body)
-    httpx.post(f"{live_server}/jobs/{job_id}/cancel", json={"reason": "changed my mind"})
+    job_id = _submit(http, job_body)
+    http.post(f"/jobs/{job_id}/cancel", json={"reason": "changed my mind"})
 
-    with httpx.stream("GET", f"{live_server}/jobs/{job_id}/stream", timeout=TIMEOUT) as response:
+    with http.stream("GET", f"/jobs/{job_id}/stream", timeout=TIMEOUT) as response:
         seen = list(messages(response))
 
     assert [m.event for m in seen if m.id is not None] == ["created", "state_change"]
@@ -78,42 +78,38 @@ def test_stream_of_a_finished_job_replays_everything_then_ends(
 
 
 def test_stream_sends_keep_alive_comments_while_nothing_happens(
-    live_server: str, job_body: dict[str, Any]
+    http: httpx.Client, job_body: dict[str, Any]
 ) -> None:
-    job_id = _submit(live_server, job_body)
+    job_id = _submit(http, job_body)
 
-    with httpx.stream(
-        "GET", f"{live_server}/jobs/{job_id}/stream", params={"after": 2}, timeout=TIMEOUT
-    ) as response:
+    with http.stream("GET", f"/jobs/{job_id}/stream", params={"after": 2}, timeout=TIMEOUT) as response:
         for message in messages(response):
             if "keep-alive" in message.comments:
                 break
             assert message.id is None, "nothing after event 2 exists yet"
 
 
-def test_stream_query_after_resumes_like_the_header(live_server: str, job_body: dict[str, Any]) -> None:
-    job_id = _submit(live_server, job_body)
-    httpx.post(f"{live_server}/jobs/{job_id}/cancel", json={})
+def test_stream_query_after_resumes_like_the_header(http: httpx.Client, job_body: dict[str, Any]) -> None:
+    job_id = _submit(http, job_body)
+    http.post(f"/jobs/{job_id}/cancel", json={})
 
-    with httpx.stream("GET", f"{live_server}/jobs/{job_id}/stream?after=1", timeout=TIMEOUT) as response:
+    with http.stream("GET", f"/jobs/{job_id}/stream?after=1", timeout=TIMEOUT) as response:
         seen = list(messages(response))
 
     assert [m.id for m in seen if m.id is not None] == ["2"]
 
 
-def test_stream_of_an_unknown_job_is_a_404_problem(live_server: str) -> None:
-    response = httpx.get(f"{live_server}/jobs/0123456789abcdef0123456789abcdef/stream", timeout=TIMEOUT)
+def test_stream_of_an_unknown_job_is_a_404_problem(http: httpx.Client) -> None:
+    response = http.get("/jobs/0123456789abcdef0123456789abcdef/stream", timeout=TIMEOUT)
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
 
 
-def test_a_bad_last_event_id_is_a_422_problem(live_server: str, job_body: dict[str, Any]) -> None:
-    job_id = _submit(live_server, job_body)
+def test_a_bad_last_event_id_is_a_422_problem(http: httpx.Client, job_body: dict[str, Any]) -> None:
+    job_id = _submit(http, job_body)
 
-    response = httpx.get(
-        f"{live_server}/jobs/{job_id}/stream", headers={"Last-Event-ID": "yesterday"}, timeout=TIMEOUT
-    )
+    response = http.get(f"/jobs/{job_id}/stream", headers={"Last-Event-ID": "yesterday"}, timeout=TIMEOUT)
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "Last-Event-ID"

@@ -1,0 +1,179 @@
+"""The one dependency that says who is acting, and what every route needs before it runs.
+
+``get_actor`` authenticates (bearer key, else dashboard session cookie) and enforces the minimum
+role of the HTTP method: ``viewer`` to read (GET, HEAD), ``operator`` for anything that changes
+state (every other method). Routers that do not ask for the actor get it as a router dependency
+(``api.main``), so a new mutating route cannot forget the check. ``require(role)`` adds a higher bar.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from api.auth.actor import ANONYMOUS, Actor, AuthVia
+from api.auth.cookies import CSRF_HEADER, SESSION_COOKIE, SessionClaims, SessionSigner
+from api.auth.problems import csrf_refused, forbidden, unauthenticated
+from api.auth.secret import session_secret
+from api.settings import ApiSettings
+from jobstore.db import read_session, write_transaction
+from jobstore.models import ApiKey
+from jobstore.repo import keys
+
+log = logging.getLogger(__name__)
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Shown in OpenAPI (the /docs "Authorize" button); the headers themselves are parsed below so a
+# malformed Authorization header is a 401, not silently "no credentials".
+bearer_scheme = HTTPBearer(
+    auto_error=False, scheme_name="ApiKey", description="Authorization: Bearer ocec_… (an API key)"
+)
+session_scheme = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="Session",
+    description="dashboard session (POST /session)",
+)
+_signer_lock = threading.Lock()
+
+
+def settings_of(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+def engine_of(request: Request) -> Engine:
+    engine: Engine = request.app.state.resources.engine
+    return engine
+
+
+def signer_of(request: Request) -> SessionSigner:
+    """The app's session signer, made on first use (the secret file is read or created once)."""
+    state = request.app.state
+    with _signer_lock:
+        signer: SessionSigner | None = getattr(state, "session_signer", None)
+        if signer is None:
+            signer = SessionSigner(session_secret(settings_of(request)))
+            state.session_signer = signer
+    return signer
+
+
+def required_role(method: str) -> keys.Role:
+    return keys.Role.VIEWER if method.upper() in READ_METHODS else keys.Role.OPERATOR
+
+
+def get_actor(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    _session: Annotated[str | None, Depends(session_scheme)],
+    x_actor: Annotated[
+        str | None, Header(max_length=255, description="who is acting, only while auth is off")
+    ] = None,
+) -> Actor:
+    """The authenticated actor, allowed to use this HTTP method (401 / 403 problems otherwise)."""
+    settings = settings_of(request)
+    if not settings.auth_enabled:
+        return Actor(name=(x_actor or "").strip() or ANONYMOUS, role=keys.Role.ADMIN, via=AuthVia.OFF)
+    actor = _authenticate(request, settings)
+    needed = required_role(request.method)
+    if not actor.role.allows(needed):
+        raise forbidden(actor.role, needed)
+    return actor
+
+
+def _authenticate(request: Request, settings: ApiSettings) -> Actor:
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        return _bearer_actor(request, settings, authorization)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return _session_actor(request, settings, cookie)
+    raise unauthenticated("send an API key as 'Authorization: Bearer <key>' or sign in (POST /session)")
+
+
+def _bearer_actor(request: Request, settings: ApiSettings, authorization: str) -> Actor:
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthenticated("the Authorization header must be 'Bearer <key>'", invalid=True)
+    presented = token.strip()
+    key = lookup(request, lambda session: keys.find_key(session, presented))
+    if key is None:
+        raise unauthenticated("unknown or revoked API key", invalid=True)
+    touch(request, settings, key)
+    return _actor(key, AuthVia.BEARER)
+
+
+def _session_actor(request: Request, settings: ApiSettings, cookie: str) -> Actor:
+    signer = signer_of(request)
+    claims = signer.verify(cookie, datetime.now(UTC))
+    if claims is None:
+        raise unauthenticated("the dashboard session is invalid or has expired: sign in again", invalid=True)
+    key_id = claims.key_id
+    key = lookup(request, lambda session: keys.active_key(session, key_id))
+    if key is None:
+        raise unauthenticated("the key of this session was revoked: sign in again", invalid=True)
+    if request.method.upper() not in READ_METHODS and not signer.csrf_matches(
+        claims, request.headers.get(CSRF_HEADER)
+    ):
+        raise csrf_refused(f"a signed-in browser must send the {CSRF_HEADER} header (the ocec_csrf cookie)")
+    touch(request, settings, key)
+    return session_actor(key, claims, signer)
+
+
+def session_actor(key: ApiKey, claims: SessionClaims, signer: SessionSigner) -> Actor:
+    return replace(
+        _actor(key, AuthVia.SESSION), expires_at=claims.expires_at, csrf_token=signer.csrf_token(claims)
+    )
+
+
+def _actor(key: ApiKey, via: AuthVia) -> Actor:
+    return Actor(
+        name=keys.actor_label(key),
+        owner=key.id,
+        role=keys.Role(key.role),
+        via=via,
+        key_id=key.id,
+        key_name=key.name,
+    )
+
+
+def lookup(request: Request, find: Callable[..., ApiKey | None]) -> ApiKey | None:
+    with read_session(engine_of(request)) as session:
+        return find(session)
+
+
+def touch(request: Request, settings: ApiSettings, key: ApiKey) -> None:
+    """Record that the key was used, at most once per ``key_touch_seconds`` (not a write per GET)."""
+    now = datetime.now(UTC)
+    interval = timedelta(seconds=settings.key_touch_seconds)
+    if not keys.needs_touch(key, now, interval):
+        return
+    try:
+        with write_transaction(engine_of(request)) as session:
+            keys.touch_key(session, key_id=key.id, now=now, min_interval=interval)
+    except Exception:  # bookkeeping must never fail the request it is about
+        log.warning("could not record the use of API key %s", key.id, exc_info=True)
+
+
+def require(role: keys.Role) -> Callable[[Actor], Actor]:
+    """A dependency: the actor, if its role is at least ``role`` (403 otherwise)."""
+
+    def dependency(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
+        if not actor.role.allows(role):
+            raise forbidden(actor.role, role)
+        return actor
+
+    return dependency
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
+OperatorDep = Annotated[Actor, Depends(require(keys.Role.OPERATOR))]
+AdminDep = Annotated[Actor, Depends(require(keys.Role.ADMIN))]
