@@ -37,17 +37,28 @@ def model_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(result.best_checkpoint)
 
 
-def test_progressive_job_through_a_real_worker(real_harness: Harness, model_a: Path) -> None:
-    h = real_harness
+def _setup(h: Harness, model_a: Path) -> None:
+    """Model A in the model root, domain B in the data root."""
     shutil.copy(model_a, h.settings.model_root / "ocec_A_best.pt")
     make_dataset(h.settings.data_root / "B", domain="B", n=N_IMAGES, seed=2)
+
+
+def _submit(h: Harness, name: str, **spec: object) -> str:
+    """A progressive fine-tune of model A on B whose stage-2 gate (F1 >= 0) always opens."""
+    values = {
+        "data_root": "B", "pretrain": "ocec_A_best.pt", "epochs": EPOCHS, "batch_size": BATCH, "lr": 1e-3,
+        "unfreeze_backbone_epoch": UNFREEZE, "augment": "none", "margin_method": "cosface",
+        "stage2": {"gate_f1": 0.0, "lr_factor": 0.05}, **spec,
+    }  # fmt: skip
+    return h.create(name=name, **values)
+
+
+def test_progressive_job_through_a_real_worker(real_harness: Harness, model_a: Path) -> None:
+    h = real_harness
+    _setup(h, model_a)
     worker = h.start_worker()
 
-    job_id = h.create(
-        name="progressive", data_root="B", pretrain="ocec_A_best.pt", epochs=EPOCHS, batch_size=BATCH,
-        lr=1e-3, unfreeze_backbone_epoch=UNFREEZE, augment="none", margin_method="cosface",
-        stage2={"gate_f1": 0.0, "lr_factor": 0.05},
-    )  # fmt: skip
+    job_id = _submit(h, "progressive")
     job = h.wait_state(job_id, "succeeded", "failed", timeout=120)
 
     assert job.state == "succeeded", job.state_reason
@@ -73,13 +84,9 @@ def test_progressive_job_through_a_real_worker(real_harness: Harness, model_a: P
 
 def test_sigterm_mid_job_resumes_exactly_on_another_worker(real_harness: Harness, model_a: Path) -> None:
     h = real_harness
-    shutil.copy(model_a, h.settings.model_root / "ocec_A_best.pt")
-    make_dataset(h.settings.data_root / "B", domain="B", n=N_IMAGES, seed=2)
+    _setup(h, model_a)
     first = h.start_worker()
-    job_id = h.create(
-        name="preempted", data_root="B", pretrain="ocec_A_best.pt", epochs=4, batch_size=BATCH // 2,
-        lr=1e-3, unfreeze_backbone_epoch=UNFREEZE, augment="none", stage2={"gate_f1": 0.0},
-    )  # fmt: skip
+    job_id = _submit(h, "preempted", epochs=4, batch_size=BATCH // 2)
     h.wait_epoch(job_id, 1, timeout=90)
 
     assert first.stop(timeout=60) == 0
