@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from ocec_jobs.cli.keys import SHOWN_ONCE, active_keys, ensure_first_admin
 from ocec_jobs.cli.main import SubParsers, subcommands
 from ocec_jobs.cli.serve import add_server_flags
 
@@ -76,13 +77,14 @@ def run(args: argparse.Namespace) -> int:
     for root in (settings.data_root, settings.model_root, settings.runs_root, settings.upload_root):
         root.mkdir(parents=True, exist_ok=True)
     upgrade_to_head(settings.database_url)
+    auth_note = _first_key_note(settings)
 
     stopping = _install_signal_handlers()
     children = [
         _spawn("api", ["api", "--host", args.host, "--port", str(args.port), "--log-level", args.log_level])
     ]
     worker_note = _start_worker(args, children)
-    _print_summary(args, settings, children, worker_note)
+    _print_summary(args, settings, children, worker_note, auth_note)
     code = _supervise(children, stopping)
     _stop(children, args.grace)
     return code
@@ -148,7 +150,23 @@ def _stop(children: list[Child], grace: float) -> None:
             child.process.wait()
 
 
-def _print_summary(args: argparse.Namespace, settings: Settings, children: list[Child], worker: str) -> None:
+def _first_key_note(settings: Settings) -> list[str]:
+    """The auth lines of the summary: on the very first start, the admin key — printed this once."""
+    if not settings.auth_enabled:
+        return ["  auth       OFF (OCEC_AUTH=off): anyone who reaches the API may do anything"]
+    key = ensure_first_admin(settings)
+    if key is None:
+        return [f"  auth       API keys ({active_keys(settings)} active; `ocec-jobs keys list`)"]
+    return [
+        f"  admin key  {key}",
+        f"             {SHOWN_ONCE}",
+        "             Use it as 'Authorization: Bearer <key>' or sign in to the dashboard with it.",
+    ]
+
+
+def _print_summary(
+    args: argparse.Namespace, settings: Settings, children: list[Child], worker: str, auth: list[str]
+) -> None:
     url = f"http://{args.host}:{args.port}"
     lines = [
         "ocec-jobs is starting",
@@ -160,6 +178,7 @@ def _print_summary(args: argparse.Namespace, settings: Settings, children: list[
         f"  data root  {settings.data_root}",
         f"  model root {settings.model_root}",
         f"  runs root  {settings.runs_root}",
+        *auth,
         "Ctrl-C stops everything.",
     ]
     print("\n".join(lines), flush=True)

@@ -1,0 +1,185 @@
+"""``ocec-jobs keys create|list|revoke``: API keys, straight in the database the settings name.
+
+A new key is printed once — alone on stdout, so ``KEY=$(ocec-jobs keys create …)`` works — and
+only its SHA-256 is stored. ``ocec-jobs up`` calls ``ensure_first_admin`` to make the first admin key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ocec_jobs.cli.main import SubParsers
+
+if TYPE_CHECKING:
+    from jobstore.models import ApiKey
+    from jobstore.settings import Settings
+
+ROLES = ("viewer", "operator", "admin")
+FIRST_ADMIN = "admin"
+SHOWN_ONCE = "This is the only time the key is shown: store it now (the server keeps only its hash)."
+COLUMNS = ("id", "prefix", "role", "name", "created", "last used", "revoked")
+
+
+def register(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser("keys", help="create, list and revoke API keys")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--home", default=None, help="state directory of an embedded setup (default: OCEC_HOME, ./.ocec-jobs)"
+    )
+    actions = parser.add_subparsers(dest="action", metavar="<action>", required=True)
+    create = actions.add_parser("create", parents=[common], help="create a key and print it once")
+    create.add_argument("--name", required=True, help="who or what uses it (recorded as the actor)")
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.set_defaults(handler=run_create)
+    listing = actions.add_parser("list", parents=[common], help="list keys (never the keys themselves)")
+    listing.add_argument("--json", action="store_true", help="JSON instead of a table")
+    listing.set_defaults(handler=run_list)
+    revoke = actions.add_parser(
+        "revoke", parents=[common], help="revoke a key: it and its dashboard sessions stop working"
+    )
+    revoke.add_argument("key_id", metavar="ID", help="the key's id, or an unambiguous start of it")
+    revoke.set_defaults(handler=run_revoke)
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    from jobstore.settings import Settings
+
+    return Settings(home=args.home) if args.home else Settings()
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    """An engine on the settings' database, or ``None`` (and a message) if its schema is not at head."""
+    from jobstore.db import engine_from_settings
+    from jobstore.migrate import is_at_head
+
+    settings = settings_for(args)
+    try:
+        ready = is_at_head(settings.database_url)
+    except Exception as exc:  # unreachable server, unreadable file...
+        return _fail(f"cannot read the database: {type(exc).__name__}: {exc}")
+    if not ready:
+        return _fail(
+            "the database has no ocec-jobs schema at the newest migration: "
+            "start `ocec-jobs up` once (or run the migrations) first"
+        )
+    return engine_from_settings(settings)
+
+
+def _fail(message: str) -> None:
+    print(f"ocec-jobs keys: {message}", file=sys.stderr)
+    return None
+
+
+def run_create(args: argparse.Namespace) -> int:
+    from jobstore.db import write_transaction
+    from jobstore.repo import keys
+
+    engine = _engine(args)
+    if engine is None:
+        return 1
+    try:
+        with write_transaction(engine) as session:
+            new = keys.create_key(session, name=args.name, role=args.role)
+            key_id, name, role = new.record.id, new.record.name, new.record.role
+    except keys.ApiKeyError as exc:
+        _fail(str(exc))
+        return 2
+    finally:
+        engine.dispose()
+    print(new.secret, flush=True)
+    print(f"created API key {key_id} ({name}, {role}). {SHOWN_ONCE}", file=sys.stderr)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from jobstore.db import read_session
+    from jobstore.repo import keys
+
+    engine = _engine(args)
+    if engine is None:
+        return 1
+    try:
+        with read_session(engine) as session:
+            rows = [_row(key) for key in keys.list_keys(session)]
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(_table(rows))
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    from jobstore.db import write_transaction
+    from jobstore.repo import keys
+
+    engine = _engine(args)
+    if engine is None:
+        return 1
+    try:
+        with write_transaction(engine) as session:
+            key = keys.revoke_key(session, key_id=keys.resolve_key_id(session, args.key_id))
+            key_id, name = key.id, key.name
+    except keys.ApiKeyNotFoundError as exc:
+        _fail(str(exc))
+        return 1
+    finally:
+        engine.dispose()
+    print(f"revoked API key {key_id} ({name})")
+    return 0
+
+
+def ensure_first_admin(settings: Settings) -> str | None:
+    """Create an admin key if the database holds no key at all; return it (to print once), else None."""
+    from jobstore.db import engine_from_settings, write_transaction
+    from jobstore.repo import keys
+
+    engine = engine_from_settings(settings)
+    try:
+        with write_transaction(engine) as session:  # counted and created under the write lock
+            if keys.count_keys(session) > 0:
+                return None
+            return keys.create_key(session, name=FIRST_ADMIN, role=keys.Role.ADMIN).secret
+    finally:
+        engine.dispose()
+
+
+def active_keys(settings: Settings) -> int:
+    from jobstore.db import engine_from_settings, read_session
+    from jobstore.repo import keys
+
+    engine = engine_from_settings(settings)
+    try:
+        with read_session(engine) as session:
+            return len(keys.list_keys(session, include_revoked=False))
+    finally:
+        engine.dispose()
+
+
+def _row(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "prefix": key.prefix,
+        "role": key.role,
+        "name": key.name,
+        "created": _when(key.created_at),
+        "last used": _when(key.last_used_at),
+        "revoked": _when(key.revoked_at),
+    }
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment is not None else None
+
+
+def _table(rows: Sequence[dict[str, Any]]) -> str:
+    cells = [list(COLUMNS)] + [[str(row[c] if row[c] is not None else "-") for c in COLUMNS] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    lines = ("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells)
+    return "\n".join(line.rstrip() for line in lines)
