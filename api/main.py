@@ -21,6 +21,7 @@ from api.routes import (
     jobs,
     keys,
     metrics,
+    plots,
     session,
     stream,
 )
@@ -34,7 +35,7 @@ AUTH_OFF_WARNING = (
     "jobs and download models. Only run it like this on a machine nobody else can reach."
 )
 # Every route of these routers needs a key (viewer to read, operator to write: api.auth.identity).
-PROTECTED = (jobs, metrics, events, stream, control, checkpoints)
+PROTECTED = (jobs, metrics, events, stream, control, checkpoints, plots)
 # Open, or protected route by route: probes, the dashboard's page shells (their data calls are
 # protected), sign-in/out, key management (admin on each route). ``check_routes`` verifies it.
 OPEN = (health, dashboard, session, keys)
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, dependencies=auth, responses=errors.problems(401, 403))
     for module in OPEN:
         app.include_router(module.router)
+    dashboard.mount_static(app)
     check_routes(app)
     return app
 

@@ -1,21 +1,71 @@
-"""``GET /``: a placeholder page until the dashboard lands (its engineer replaces this module)."""
+"""The internal dashboard's HTML pages: shells that hold no job data.
+
+Every page is a Jinja2 template (autoescaped) that loads the project's own ES modules from
+``/static``; the modules fetch the JSON API with the browser's credentials and render every
+user-controlled string as text. The pages themselves carry no job data, so they need no session:
+a data call answered 401 sends the browser to the sign-in page.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
 
-router = APIRouter(tags=["dashboard"])
+from api.routes.jobs import JOB_ID_PATTERN
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>ocec-jobs</title></head>
-<body><h1>ocec-jobs</h1>
-<p>The training-job API is running. See <a href="/docs">/docs</a> for the endpoints and
-<a href="/jobs">/jobs</a> for the jobs.</p></body></html>
-"""
+PACKAGE = Path(__file__).resolve().parents[1]
+TEMPLATES = Jinja2Templates(directory=PACKAGE / "templates")
+STATIC_DIR = PACKAGE / "static"
+ASSET_VERSION = "1"  # bump with the static files, so browsers drop cached copies
+
+router = APIRouter(tags=["dashboard"], include_in_schema=False)
+
+JobId = Annotated[str, PathParam(pattern=JOB_ID_PATTERN)]
+NextPath = Annotated[str, Query(max_length=2000)]
 
 
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def index() -> HTMLResponse:
-    """Show the placeholder page."""
-    return HTMLResponse(PAGE)
+def mount_static(app: FastAPI) -> None:
+    """Serve ``api/static`` (chart code, CSS) at ``/static``: nothing comes from a CDN."""
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+def page(request: Request, template: str, **context: object) -> HTMLResponse:
+    """A page shell; ``context`` values reach the page only through autoescaped ``data-*`` attributes."""
+    return TEMPLATES.TemplateResponse(
+        request, template, {"asset_version": ASSET_VERSION, **context}, headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def jobs_page(request: Request) -> HTMLResponse:
+    """The jobs list: state, stage, progress, best F1, filters, a new-job form, compare selection."""
+    return page(request, "jobs.html", nav="jobs")
+
+
+@router.get("/ui/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, job_id: JobId) -> HTMLResponse:
+    """One job: status, charts with stage boundaries, timeline, controls, spec, checkpoints."""
+    return page(request, "job.html", nav="jobs", job_id=job_id)
+
+
+@router.get("/ui/compare", response_class=HTMLResponse)
+def compare_page(request: Request) -> HTMLResponse:
+    """Two or more jobs' curves on one chart (the job ids are read from the query by the page)."""
+    return page(request, "compare.html", nav="compare")
+
+
+@router.get("/ui/signin", response_class=HTMLResponse)
+def signin_page(request: Request, next: NextPath = "/") -> HTMLResponse:
+    """Sign in with an API key (the session cookie is set by the API's session endpoint)."""
+    return page(request, "signin.html", nav="signin", next_path=_local(next))
+
+
+def _local(target: str) -> str:
+    """Only a path on this server may follow a sign-in (no open redirect to another origin)."""
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"

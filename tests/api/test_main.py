@@ -23,6 +23,7 @@ EXPECTED_OPERATIONS = {
     "control-fork_job",
     "checkpoints-list_checkpoints",
     "checkpoints-download_artifact",
+    "plots-job_plot",
     "health-healthz",
     "health-readyz",
     "session-sign_in",
