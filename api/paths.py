@@ -27,8 +27,10 @@ def confine(root: Path, value: str, *, field: str, kind: PathKind) -> str:
     """The path relative to ``root`` (POSIX form) once it is known to stay inside and to exist."""
     try:
         return _confine(root, value, field=field, kind=kind)
-    except OSError as exc:  # a name too long for the file system, a loop of links...
+    except OSError as exc:  # a name too long for the file system...
         raise _error(field, f"cannot be used as a path ({exc.strerror})", PathError.INVALID) from exc
+    except RuntimeError as exc:  # Python 3.11's Path.resolve() on a loop of links
+        raise _error(field, "cannot be used as a path (a loop of links)", PathError.INVALID) from exc
     except ValueError as exc:  # an embedded NUL byte (the spec refuses it first; belt and braces)
         raise _error(field, "cannot be used as a path (invalid characters)", PathError.INVALID) from exc
 
@@ -59,7 +61,7 @@ def inside(root: Path, relative: str) -> Path | None:
         if ".." in PurePosixPath(relative).parts or not resolved.is_relative_to(real_root):
             return None
         return resolved if resolved.is_file() else None
-    except OSError:
+    except (OSError, RuntimeError, ValueError):  # too long, a loop of links, an embedded NUL byte
         return None
 
 

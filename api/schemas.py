@@ -22,6 +22,9 @@ RequiredReason = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\
 CommandKey = Annotated[str, Field(min_length=1, max_length=255)]
 StageNumber = Annotated[int, Field(ge=1, le=3)]
 Epochs = Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
+# Cursors (epochs, event seqs) are 32-bit columns: a larger number is a client error, not a
+# database overflow (a 500 that schemathesis found).
+CURSOR_MAX = 2**31 - 1
 OVERRIDE_FIELDS = {"stage", "lr", "epochs", "unfreeze_backbone_epoch", "stage2"}
 
 

@@ -88,7 +88,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > self.limit:
             await problem_json(413, TOO_LARGE, scope["path"])(scope, receive, send)
             return
         received = 0

@@ -46,7 +46,7 @@ class SessionSigner:
             return None
         payload, _, signature = value.rpartition(".")
         parts = payload.split(".")
-        if len(parts) != 4 or parts[0] != VERSION or not parts[2].isdigit():
+        if len(parts) != 4 or parts[0] != VERSION or not (parts[2].isascii() and parts[2].isdigit()):
             return None
         if not _same(self._mac("session", payload), signature):
             return None

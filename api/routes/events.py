@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES
 from api.routes.jobs import JobDep
-from api.schemas import EventPublic, EventsPage
+from api.schemas import CURSOR_MAX, EventPublic, EventsPage
 from jobstore import repo
 from jobstore.events import EventKind
 
@@ -21,7 +21,7 @@ def list_events(
     session: SessionDep,
     settings: SettingsDep,
     job: JobDep,
-    after: Annotated[int, Query(ge=0, description="events with seq > after")] = 0,
+    after: Annotated[int, Query(ge=0, le=CURSOR_MAX, description="events with seq > after")] = 0,
     limit: Annotated[int | None, Query(ge=1, description="events per page (bounded by the server)")] = None,
     kind: Annotated[list[EventKind] | None, Query(description="repeat for several kinds")] = None,
 ) -> EventsPage:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES
 from api.routes.jobs import JobDep
-from api.schemas import MetricPublic, MetricsPage
+from api.schemas import CURSOR_MAX, MetricPublic, MetricsPage
 from jobstore import repo
 from jobstore.models import EpochMetric
 
@@ -21,7 +21,7 @@ def list_metrics(
     session: SessionDep,
     settings: SettingsDep,
     job: JobDep,
-    after_epoch: Annotated[int, Query(ge=0, description="rows with epoch > after_epoch")] = 0,
+    after_epoch: Annotated[int, Query(ge=0, le=CURSOR_MAX, description="rows with epoch > after_epoch")] = 0,
     limit: Annotated[int | None, Query(ge=1, description="rows per page (bounded by the server)")] = None,
     include_superseded: Annotated[bool, Query(description="also rows rolled back by a resume")] = False,
 ) -> MetricsPage:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from api.deps import EngineDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES, invalid_field
 from api.routes.jobs import JobDep
-from api.schemas import EventPublic, MetricPublic
+from api.schemas import CURSOR_MAX, EventPublic, MetricPublic
 from api.sse import FeedItem, FeedPage, StreamTiming, follow
 from jobstore import repo
 from jobstore.db import read_session
@@ -29,13 +29,18 @@ def stream_cursor(
     ] = None,
     after: Annotated[
         int | None,
-        Query(ge=0, description="resume after this event id (for clients that cannot set headers)"),
+        Query(
+            ge=0,
+            le=CURSOR_MAX,
+            description="resume after this event id (for clients that cannot set headers)",
+        ),
     ] = None,
 ) -> str | None:
     """Where to resume; the header wins over the query (a browser's EventSource sets it on reconnect).
     Checked before the stream starts, so a bad id is a 422 problem, not a broken stream."""
     if last_event_id is not None and last_event_id.strip():
-        if not last_event_id.strip().isdigit():
+        value = last_event_id.strip()
+        if not (value.isascii() and value.isdigit()) or int(value) > CURSOR_MAX:  # "²".isdigit() too
             raise invalid_field(
                 "Last-Event-ID", "must be an event id from this stream", "int_parsing", "header"
             )

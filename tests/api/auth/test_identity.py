@@ -1,5 +1,5 @@
-"""What a key is recorded as: the actor on events and commands, the owner of jobs (idempotency and
-the queued-jobs quota are per key), and a throttled last_used_at."""
+"""What a key is recorded as: the actor on events and commands, the owner of jobs (idempotency keys
+are per key; the per-key quota is in tests/api/test_limits.py), and a throttled last_used_at."""
 
 from __future__ import annotations
 
@@ -42,24 +42,6 @@ def test_idempotency_keys_are_per_api_key(
 
     assert (first.status_code, replay.status_code, other.status_code) == (201, 200, 201)
     assert replay.json()["id"] == first.json()["id"] != other.json()["id"]
-
-
-def test_the_queued_jobs_quota_is_per_key(
-    api_settings: ApiSettings, job_body: dict[str, Any], make_key: KeyMaker
-) -> None:
-    settings = api_settings.model_copy(update={"max_queued_jobs_per_key": 2})
-    alice, bob = make_key("alice"), make_key("bob")
-
-    with TestClient(create_app(settings)) as client:
-        codes = [client.post("/jobs", json=job_body, headers=alice.headers).status_code for _ in range(3)]
-        refused = client.post("/jobs", json=job_body, headers=alice.headers)
-        bobs = client.post("/jobs", json=job_body, headers=bob.headers)
-
-    assert codes == [201, 201, 429]
-    assert refused.headers["content-type"] == "application/problem+json"
-    assert refused.json()["type"] == "urn:ocec-jobs:problem:quota-exceeded"
-    assert "2 queued jobs" in refused.json()["detail"]
-    assert bobs.status_code == 201
 
 
 def last_used(engine: Engine, key: Key) -> Any:
