@@ -3,14 +3,16 @@
 For each stage (and augmentation policy) it runs ``ocec_engine.train`` end to end on a synthetic
 domain-B set and reads the train-pass samples/s the engine reports (data indexing, augmentation,
 normalisation, forward, backward, optimizer, metric bookkeeping, hooks; median of the epochs after
-the first), and times the *pure step* of the same model in the same stage: ``steps.train_step`` on
-one normalised batch already in memory. Targets (issue 2, point 9): engine >= 85 % of the pure step
-rate; a stage-1 epoch >= 3x faster than a stage-2 epoch. With ``--reference`` it also times
-``reference_pipeline.py`` (the public OCEC data path) on the same model and data.
+the first), then — right after, on the same weights (the run's stage-entry checkpoint) — times the
+*pure step* of the same model in the same stage: ``steps.train_step`` on one normalised batch
+already in memory (median of several windows). Targets (issue 2, point 9): engine >= 85 % of the
+pure step rate; a stage-1 epoch >= 3x faster than a stage-2 epoch. With ``--reference`` it also
+times ``reference_pipeline.py`` (the public OCEC data path) on the same model and data.
 
     python benchmarks/engine_throughput.py [--n 4096] [--epochs 3] [--augment none ocec] [--reference]
 
-Writes benchmarks/out/engine_throughput.json. Run it on a quiet machine (``uptime``).
+Writes benchmarks/out/engine_throughput.json. Others share this machine: run it when ``uptime``
+is low, and read the recorded load average next to the figures.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ocec_engine import loop
 from ocec_engine.config import AugmentPolicy, DeviceChoice, TrainConfig
 from ocec_engine.evaluate import Runtime
 from ocec_engine.hooks import EpochMetrics, NullHooks
-from ocec_engine.loop import train
 from ocec_engine.model import ModelConfig, build_model
 from ocec_engine.normalize import normalize
 from ocec_engine.optim import build_optimizer, manifest
@@ -63,9 +65,7 @@ def bench_data(n: int) -> Path:
     return path
 
 
-def _config(
-    data: Path, out: Path, stage: int, epochs: int, augment: AugmentPolicy, full: bool
-) -> TrainConfig:
+def _config(data: Path, out: Path, stage: int, epochs: int, augment: str, full: bool) -> TrainConfig:
     return TrainConfig(
         data_root=str(data),
         output_dir=str(out),
@@ -75,47 +75,112 @@ def _config(
         stage=stage,
         freeze_backbone=not full,
         unfreeze_backbone_epoch=None,
-        augment=augment,
+        augment=AugmentPolicy(augment),
         device=DeviceChoice.CPU,
     )
 
 
-def engine_rate(
-    data: Path, stage: int, epochs: int, augment: AugmentPolicy, full: bool = False
-) -> dict[str, Any]:
+def engine_run(data: Path, stage: int, epochs: int, augment: str, full: bool, cache: bool) -> dict[str, Any]:
+    """One engine run; returns its rates and the weights it started from."""
     hooks = Collect()
-    with tempfile.TemporaryDirectory() as out:
-        os.environ["OCEC_DATA_CACHE"] = str(OUT / "cache")
-        train(_config(data, Path(out), stage, epochs, augment, full), hooks)
+    limit = loop._EMBED_CACHE_LIMIT
+    loop._EMBED_CACHE_LIMIT = limit if cache else 0  # stage 1 without augmentation: cached embeddings
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            os.environ.setdefault("OCEC_DATA_CACHE", str(OUT / "cache"))
+            train(_config(data, Path(out), stage, epochs, augment, full), hooks)
+            entry = torch.load(Path(out) / f"stage{stage}_entry.pt", weights_only=True)["model_state"]
+    finally:
+        loop._EMBED_CACHE_LIMIT = limit
     steady = hooks.epochs[1:] or hooks.epochs
     return {
         "train_samples_per_sec": statistics.median(m.samples_per_sec for m in steady),
         "train_seconds": statistics.median(m.extra["train_seconds"] for m in steady),
+        "first_epoch_train_seconds": hooks.epochs[0].extra["train_seconds"],
         "epoch_seconds": statistics.median(m.epoch_seconds for m in steady),
         "per_epoch_samples_per_sec": [round(m.samples_per_sec, 1) for m in hooks.epochs],
+        "_weights": entry,
     }
 
 
-def pure_rate(stage: int, full: bool = False, steps: int = 12) -> float:
-    """train_step on one in-memory normalised batch: forward + backward + optimizer, nothing else."""
-    torch.manual_seed(0)
+def pure_rate(
+    stage: int, full: bool, weights: dict[str, torch.Tensor], windows: int = 5, steps: int = 4
+) -> float:
+    """``train_step`` on one in-memory normalised batch (forward + backward + optimizer, nothing else),
+    same model, weights, stage and memory layout as the engine; median over ``windows``."""
     model = build_model(ModelConfig())
-    cfg = TrainConfig(data_root="", output_dir="", stage=stage, freeze_backbone=not full)
-    plan = build_plan(model, cfg)
+    model.load_state_dict(weights)
+    runtime = Runtime(torch.device("cpu"), channels_last=True)
+    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    plan = build_plan(model, TrainConfig(data_root="", output_dir="", stage=stage, freeze_backbone=not full))
     apply_stage(model, plan, stage)
     set_train_mode(model, plan, stage)
-    spec = plan.spec(stage)
-    optimizer = build_optimizer(model, manifest(model, plan.head, spec.trainable), 1e-4, 1e-4)
-    x = normalize(torch.randint(0, 256, (BATCH, 3, 32, 64), dtype=torch.uint8))
+    optimizer = build_optimizer(model, manifest(model, plan.head, plan.spec(stage).trainable), 1e-4, 1e-4)
+    gen = torch.Generator().manual_seed(0)
+    x = runtime.prepare(
+        normalize(torch.randint(0, 256, (BATCH, 3, 32, 64), dtype=torch.uint8, generator=gen))
+    )
     y = torch.arange(BATCH) % 2
-    runtime = Runtime(torch.device("cpu"))
     prefix = plan.frozen_prefix(stage)
     for _ in range(3):
         train_step(model, optimizer, None, runtime, x, y, prefix, 1.0)
-    started = time.perf_counter()
-    for _ in range(steps):
-        train_step(model, optimizer, None, runtime, x, y, prefix, 1.0)
-    return BATCH * steps / (time.perf_counter() - started)
+    rates = []
+    for _ in range(windows):
+        started = time.perf_counter()
+        for _ in range(steps):
+            train_step(model, optimizer, None, runtime, x, y, prefix, 1.0)
+        rates.append(BATCH * steps / (time.perf_counter() - started))
+    return statistics.median(rates)
+
+
+def measure(data: Path, policies: list[str], epochs: int) -> list[dict[str, Any]]:
+    rows = []
+    for policy in policies:
+        runs = [("stage 1", 1, False, True), ("stage 2", 2, False, True), ("full fine-tune", 1, True, True)]
+        if policy == AugmentPolicy.NONE:
+            runs.insert(1, ("stage 1 (no cache)", 1, False, False))
+        for name, stage, full, cache in runs:
+            row: dict[str, Any] = {
+                "run": name,
+                "augment": policy,
+                **engine_run(data, stage, epochs, policy, full, cache),
+            }
+            row["pure_step_samples_per_sec"] = pure_rate(stage, full, row.pop("_weights"))
+            row["engine_vs_pure"] = row["train_samples_per_sec"] / row["pure_step_samples_per_sec"]
+            row["load_average"] = os.getloadavg()[0]
+            rows.append(row)
+            print(_fmt(row), flush=True)
+    return rows
+
+
+def stage_ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """How many times faster a stage-1 train pass is than a stage-2 one (same augmentation)."""
+    out = {}
+    for one in rows:
+        if one["run"].startswith("stage 1"):
+            two = next(r for r in rows if r["run"] == "stage 2" and r["augment"] == one["augment"])
+            out[f"{one['augment']}: {one['run']}"] = two["train_seconds"] / one["train_seconds"]
+    return out
+
+
+def reference(data: Path, rows: list[dict[str, Any]], epochs: int, workers: int) -> list[dict[str, Any]]:
+    from reference_pipeline import run as reference_run
+
+    results = []
+    for stage in (1, 2):
+        ref = reference_run(data, stage, epochs, BATCH, workers)
+        engine = next(r for r in rows if r["run"] == f"stage {stage}" and r["augment"] == "ocec")
+        ref["engine_speedup"] = engine["train_samples_per_sec"] / ref["train_samples_per_sec"]
+        ref["engine_epoch_speedup"] = ref["epoch_seconds"] / engine["epoch_seconds"]
+        ref["load_average"] = os.getloadavg()[0]
+        results.append(ref)
+        print(
+            f"reference stage {stage}: {ref['train_samples_per_sec']:.0f} samples/s, "
+            f"epoch {ref['epoch_seconds']:.2f}s -> engine {ref['engine_speedup']:.1f}x faster "
+            f"(epoch incl. validation {ref['engine_epoch_speedup']:.1f}x)",
+            flush=True,
+        )
+    return results
 
 
 def main() -> None:
@@ -132,61 +197,33 @@ def main() -> None:
     args = parser.parse_args()
     data = bench_data(args.n)
     load_before = os.getloadavg()
-    rows: list[dict[str, Any]] = []
-    pure = {1: pure_rate(1), 2: pure_rate(2), "full": pure_rate(1, full=True)}
-    for policy in args.augment:
-        for stage, full in ((1, False), (2, False), (1, True)):
-            name = "full fine-tune" if full else f"stage {stage}"
-            row = {
-                "run": name,
-                "augment": policy,
-                **engine_rate(data, stage, args.epochs, AugmentPolicy(policy), full),
-            }
-            row["pure_step_samples_per_sec"] = pure["full" if full else stage]
-            row["engine_vs_pure"] = row["train_samples_per_sec"] / row["pure_step_samples_per_sec"]
-            rows.append(row)
-            print(_fmt(row), flush=True)
+    rows = measure(data, args.augment, args.epochs)
     result: dict[str, Any] = {
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
         "torch": torch.__version__,
         "batch_size": BATCH,
         "data": str(data),
         "rows": rows,
-        "stage1_over_stage2_epoch_speed": {policy: _ratio(rows, policy) for policy in args.augment},
+        "stage2_over_stage1_train_seconds": stage_ratios(rows),
     }
-    if args.reference:
-        from reference_pipeline import run as reference_run
-
-        result["reference"] = []
-        for stage in (1, 2):
-            ref = reference_run(data, stage, args.epochs, BATCH, args.workers)
-            engine = next(r for r in rows if r["run"] == f"stage {stage}" and r["augment"] == "ocec")
-            ref["engine_speedup"] = engine["train_samples_per_sec"] / ref["train_samples_per_sec"]
-            ref["engine_epoch_speedup"] = ref["epoch_seconds"] / engine["epoch_seconds"]
-            result["reference"].append(ref)
-            print(
-                f"reference stage {stage}: {ref['train_samples_per_sec']:.0f} samples/s "
-                f"(engine {ref['engine_speedup']:.2f}x; epoch incl. val {ref['engine_epoch_speedup']:.2f}x)"
-            )
+    if args.reference and "ocec" in args.augment:
+        result["reference"] = reference(data, rows, args.epochs, args.workers)
     result["load_average"] = {"before": load_before, "after": os.getloadavg()}
-    print(json.dumps(result["stage1_over_stage2_epoch_speed"]), "load", result["load_average"])
+    print(json.dumps(result["stage2_over_stage1_train_seconds"], indent=1), "load", result["load_average"])
     OUT.mkdir(exist_ok=True)
     (OUT / "engine_throughput.json").write_text(json.dumps(result, indent=2))
 
 
-def _ratio(rows: list[dict[str, Any]], policy: str) -> float:
-    one = next(r for r in rows if r["run"] == "stage 1" and r["augment"] == policy)
-    two = next(r for r in rows if r["run"] == "stage 2" and r["augment"] == policy)
-    return float(two["train_seconds"] / one["train_seconds"])
-
-
 def _fmt(row: dict[str, Any]) -> str:
     return (
-        f"{row['run']:<15} aug {row['augment']:<5} engine {row['train_samples_per_sec']:7.0f}/s  "
+        f"{row['run']:<19} aug {row['augment']:<5} engine {row['train_samples_per_sec']:7.0f}/s  "
         f"pure {row['pure_step_samples_per_sec']:7.0f}/s  ({row['engine_vs_pure']:.0%})  "
-        f"train pass {row['train_seconds']:.2f}s  epoch {row['epoch_seconds']:.2f}s"
+        f"train pass {row['train_seconds']:.2f}s (first {row['first_epoch_train_seconds']:.2f}s)  "
+        f"epoch {row['epoch_seconds']:.2f}s  load {row['load_average']:.2f}"
     )
 
+
+train = loop.train
 
 if __name__ == "__main__":
     main()

@@ -104,7 +104,7 @@ class RunState:
             "format_version": FORMAT_VERSION,
             "engine": "ocec_engine",
             # --- OCEC's keys ---
-            "model_state": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "model_state": {k: _portable(v) for k, v in self.model.state_dict().items()},
             "model_config": self.model_config.to_dict(),
             "normalization": {
                 "mean": list(MEAN),
@@ -140,9 +140,14 @@ def _train_metrics(row: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"loss": row["train_loss"], "f1": row.get("train_f1")}
 
 
+def _portable(t: torch.Tensor) -> torch.Tensor:
+    """A CPU copy in the default (contiguous) layout, whatever layout training used."""
+    return t.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
+
+
 def _to_cpu(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().clone()
+        return _portable(value)
     if isinstance(value, dict):
         return {k: _to_cpu(v) for k, v in value.items()}
     if isinstance(value, list):
