@@ -118,7 +118,7 @@ function renderStatus() {
   $("#job-stage").textContent = `stage ${job.stage}`;
   $("#st-state").textContent = stateLabel(job.state);
   $("#st-state-reason").textContent = job.queue_position ? `${job.state_reason} · queue position ${job.queue_position}` : job.state_reason;
-  $("#st-stage").textContent = `stage ${job.stage} since epoch ${job.stage_since_epoch}`;
+  $("#st-stage").textContent = job.stage_since_epoch > 1 ? `stage ${job.stage} since epoch ${job.stage_since_epoch}` : `stage ${job.stage} from the start`;
   $("#st-stage-reason").textContent = job.stage_reason;
   $("#st-epoch").textContent = `${job.epoch} / ${job.epochs}`;
   $("#st-progress").value = job.progress;

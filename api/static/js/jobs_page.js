@@ -9,6 +9,7 @@ import { canOperate, showWhoami } from "./session.js";
 
 const POLL_MS = 3000;
 const PAGE = 50;
+const MAX_SHOWN = 500; // the server's largest page; one request per refresh stays cheap
 const table = { rows: new Map(), selected: new Set(), shown: PAGE, cursor: null };
 const form = $("#filters");
 const body = $("#jobs-body");
@@ -97,7 +98,7 @@ async function refresh() {
     const page = await api(`/jobs?${apiQuery(filters, table.shown)}`, { signal: controller.signal });
     render(page.data);
     table.cursor = page.next_cursor;
-    $("#load-more").hidden = !page.next_cursor;
+    $("#load-more").hidden = !page.next_cursor || table.shown >= MAX_SHOWN; // past that: filter
     $("#list-error").textContent = "";
     liveIndicator("on", `live: refreshed every ${POLL_MS / 1000} s`);
   } catch (error) {
@@ -139,7 +140,7 @@ function setup() {
     location.assign(`/ui/compare?${query}`);
   });
   $("#load-more").addEventListener("click", () => {
-    table.shown = Math.min(500, table.shown + PAGE);
+    table.shown = Math.min(MAX_SHOWN, table.shown + PAGE);
     refresh();
   });
   document.addEventListener("visibilitychange", () => {

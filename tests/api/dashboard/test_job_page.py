@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 
 from tests.api.dashboard.conftest import Watch
+from tests.api.dashboard.proxy import CuttableProxy
 from tests.api.dashboard.stack import Stack, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
@@ -104,3 +105,31 @@ def test_watch_a_job_grow_force_stage_2_and_see_it_finish(
     page.locator("#toast").evaluate("el => { el.hidden = true; }")  # keep the picture clean
     page.screenshot(path=str(shots / "dashboard-job.png"), full_page=True)
     assert not watch.dialogs
+
+
+def test_a_cut_stream_resumes_with_last_event_id_and_loses_nothing(page: Page, stack: Stack) -> None:
+    stack.dataset("cutB", f1=[0.5, 0.6, 0.65, 0.7, 0.72, 0.74], epoch_seconds=0.7)
+    job_id = stack.submit(name="ui-reconnect", data_root="cutB", epochs=6)["id"]
+    host, port = stack.url.removeprefix("http://").split(":")
+    proxy = CuttableProxy((host, int(port)))
+    requests: list[Request] = []
+    page.on("request", lambda r: "/stream" in r.url and requests.append(r))
+    try:
+        page.goto(f"{proxy.url}/ui/jobs/{job_id}")
+        stack.wait_epoch(job_id, 2)
+        wait_points(page, "#chart-loss", 3)
+        proxy.cut()  # the open EventSource (and any other connection) drops mid-job
+        expect(page.locator("body")).to_have_attribute("data-stream-ended", "succeeded", timeout=30_000)
+    finally:
+        proxy.close()
+
+    first, again, *_ = [(r.url, r.header_value("last-event-id")) for r in requests]
+    assert first[1] is None
+    assert again[0] == first[0]  # EventSource itself reconnected, to the same URL ...
+    assert again[1] is not None and int(again[1]) > int(first[0].rsplit("=", 1)[1])  # ... after what it had
+    expect(page.locator("#chart-loss")).to_have_attribute("data-points", "12")
+    shown = sorted(
+        int(s) for s in page.locator("#timeline li").evaluate_all("els => els.map(e => e.dataset.seq)")
+    )
+    events = stack.http.get(f"/jobs/{job_id}/events", params={"limit": 500}).json()["data"]
+    assert shown == [e["seq"] for e in events if e["kind"] != "epoch"]  # nothing lost, nothing twice
