@@ -112,28 +112,30 @@ const ACTIONS = {
         { value: "proceed", text: `proceed to stage ${(job.next_gate || {}).stage || job.stage + 1} anyway` },
         { value: "extend", text: "extend the current stage" },
         { value: "retry", text: "retry the current stage with another lr" },
-        { value: "stop", text: "stop the job" },
+        { value: "stop", text: "stop here (finish with the best model)" },
       ]),
       number("epochs", "Extra epochs (extend)", { type: "int", value: 5, hint: "the gate is read again after them" }),
       number("lr", "New lr (retry)", { placeholder: g(job.spec.lr / 2) }),
     ],
     visible: (values) => ({ epochs: values.action === "extend", lr: values.action === "retry" }),
     summary(job, values) {
-      const gate = job.next_gate || job.pending_decision || {};
-      const target = gate.stage || job.stage + 1;
-      const reading = gate.last_f1 ?? gate.f1;
-      const why = reading !== undefined && reading !== null ? ` (stage-${job.stage} F1 ${f1(reading)} < gate ${g(gate.threshold)})` : "";
+      const pending = job.pending_decision || {};
+      const target = pending.stage || (job.next_gate || {}).stage || job.stage + 1;
+      const gateEpoch = pending.epoch || job.epoch + 1;
+      const why = pending.f1 !== undefined && pending.f1 !== null ? ` (stage-${target - 1} F1 ${f1(pending.f1)} < gate ${g(pending.threshold)})` : "";
       switch (values.action) {
         case "extend": {
           const n = Number(values.epochs) || 0;
-          return `Stage ${job.stage} continues for ${n} more epochs from the last checkpoint (epoch ${job.epoch}); the stage-${target} gate is read again after epoch ${job.epoch + n}, and the epoch budget grows by ${n}.`;
+          return `Stage ${target - 1} trains ${n} more epochs from the last checkpoint (epoch ${job.epoch}); the stage-${target} gate moves to epoch ${gateEpoch + n} and is read again with the job's policy; the epoch budget grows from ${job.epochs} to ${job.epochs + n}.`;
         }
-        case "retry":
-          return `Stage ${job.stage} restarts from its entry checkpoint with lr ${g(Number(values.lr))}; the epochs trained since are marked superseded.`;
+        case "retry": {
+          const which = target - 1 === 1 ? "base lr" : `stage-${target - 1} lr`;
+          return `Stage ${target - 1} restarts from its entry checkpoint with ${which} ${g(Number(values.lr))}; the epochs trained since its entry are marked superseded.`;
+        }
         case "stop":
-          return `The job stops now as cancelled${why}; its best checkpoint (F1 ${f1(job.best_f1)}) is kept.`;
+          return `The job ends at its last checkpoint (epoch ${job.epoch}) as succeeded, without stage ${target}${why}: a worker exports the best model (F1 ${f1(job.best_f1)}) as .pt and .onnx.`;
         default:
-          return `The job resumes from its last checkpoint (epoch ${job.epoch}) and enters stage ${target} at once${why}: ${unfreezeText(job.spec, target)}.`;
+          return `The job resumes from its last checkpoint (epoch ${job.epoch}) and enters stage ${target} at epoch ${gateEpoch}${why}: ${unfreezeText(job.spec, target)}.`;
       }
     },
     send(job, values, reason) {

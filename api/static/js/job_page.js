@@ -18,7 +18,7 @@ const base = jobUrl(jobId);
 const EVENT_KINDS = [
   "created", "state_change", "stage_change", "gate_check", "epoch", "metrics_superseded",
   "command_requested", "command_delivered", "command_applied", "command_refused", "command_expired",
-  "resume_requested", "restored", "redispatched", "forked", "note",
+  "command_merged", "decision", "resume_requested", "restored", "redispatched", "forked", "note",
 ];
 const STATUS_POLL_MS = 10000; // heartbeat age and ETA between events
 

@@ -45,6 +45,12 @@ export function describeEvent(event) {
       return `${commandText(ev)} refused: ${ev.result || ""}`;
     case "command_expired":
       return `${commandText(ev)} expired: ${ev.result || ""}`;
+    case "command_merged":
+      return `${commandText(ev)} requested again: joined the open one`;
+    case "decision": {
+      const detail = ev.action === "extend" ? ` by ${ev.epochs} epochs` : ev.action === "retry" ? ` with lr ${g(ev.lr)}` : "";
+      return `decision at the stage-${ev.gate_stage} gate (F1 ${f1(ev.f1)} < ${g(ev.threshold)}): ${ev.action}${detail}`;
+    }
     case "resume_requested":
       return `resume requested from ${ev.from || "last"} (epoch ${ev.epoch}, stage ${ev.stage})${overridesText(ev.overrides)}`;
     case "forked":
