@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas_control import ForkSummary, RestoreStatus
 from jobstore.spec import MAX_EPOCHS, Fraction, GateFailPolicy, LearningRate
 
 CHECKPOINT_REF = r"^(last|best|stage:[1-3]|epoch:[0-9]{1,5})$"
@@ -144,6 +145,8 @@ class JobStatus(JobPublic):
     spec: dict[str, Any]
     fork_from: dict[str, Any]
     resume_from: dict[str, Any]
+    restore: RestoreStatus | None = Field(default=None, description="what the current attempt restored")
+    forks: list[ForkSummary] = Field(default_factory=list, description="jobs forked from this one")
 
 
 class JobsPage(BaseModel):
@@ -220,6 +223,7 @@ class ControlResult(BaseModel):
 
     job: JobPublic
     command: CommandPublic | None
+    merged: bool = Field(default=False, description="this request joined an identical open command")
 
 
 class CheckpointPublic(_Public):

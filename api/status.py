@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from api.schemas import GateStatus, JobLinks, JobPublic, JobStatus
+from api.steering import forks_of, pending_decision, restore_of
 from jobstore import repo
 from jobstore.models import Job, utcnow
 from jobstore.spec import JobSpec
@@ -91,7 +92,7 @@ def status(
         "eta_seconds": eta_seconds(job, recent_epoch_seconds),
         "latest_metrics": job.latest_metrics,
         "next_gate": next_gate(job),
-        "pending_decision": job.gate if JobState(job.state) is JobState.AWAITING_DECISION else None,
+        "pending_decision": pending_decision(job),
         "queue_position": queue_position if JobState(job.state) is JobState.QUEUED else None,
         "heartbeat_age_seconds": heartbeat_age(job, now),
         "spec": job.spec,
@@ -118,11 +119,13 @@ def _float(value: object) -> float | None:
 
 
 def load_status(session: Session, job: Job) -> JobStatus:
-    """The full status of ``job``: the row plus its queue position and recent epoch times."""
+    """The full status of ``job``: the row plus its queue position, recent epoch times, what its
+    current attempt restored and the jobs forked from it."""
     recent = repo.list_metrics(
         session, job_id=job.id, after_epoch=max(0, job.epoch - ETA_WINDOW), limit=ETA_WINDOW
     )
     seconds = [m.epoch_seconds for m in recent if m.epoch_seconds is not None]
-    return status(
+    base = status(
         job, now=utcnow(), queue_position=repo.queue_position(session, job), recent_epoch_seconds=seconds
     )
+    return base.model_copy(update={"restore": restore_of(session, job), "forks": forks_of(session, job)})

@@ -22,6 +22,8 @@ class EventKind(StrEnum):
     COMMAND_APPLIED = "command_applied"
     COMMAND_REFUSED = "command_refused"
     COMMAND_EXPIRED = "command_expired"  # the attempt ended before the command was applied
+    COMMAND_MERGED = "command_merged"  # a second request for an open command: joined it, nothing stored
+    DECISION = "decision"  # an operator's decision at a failed gate (proceed / extend / retry / stop)
     RESUME_REQUESTED = "resume_requested"  # operator resume: selector, checkpoint, overrides
     RESTORED = "restored"  # the worker confirmed what it restored (stage, epoch, batch, checkpoint)
     REDISPATCHED = "redispatched"  # the reaper re-sent a queued job's message (lost by the broker?)

@@ -10,8 +10,9 @@ The gate into stage N+1 is read at the boundary before epoch ``e`` when
 
 It passes when that F1 (the previous epoch's margin-free val F1, threshold 0.5) >= ``gate_f1``.
 When it fails, the stage's ``on_gate_fail`` decides: keep-trying waits while ``e <= deadline``
-(default: the last epoch) and stops after; pause pauses once per stage (a run resumed after that
-pause without a forced stage keeps trying); proceed enters anyway; stop stops.
+(default: the last epoch) and stops after; pause pauses once per gate epoch (a run resumed after that
+pause without a forced stage keeps trying, unless the gate epoch was moved past the pause — an
+extended stage — which re-arms it); proceed enters anyway; stop stops.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def read_gate(
         return _decide(
             GateAction.ENTER, epoch, target, last_f1, gate.gate_f1, True, policy, f"{evidence}: enter"
         )
-    if policy is GateFailPolicy.PAUSE and target in state.paused_gates:
+    if policy is GateFailPolicy.PAUSE and _paused_before(state, target, spec.gate_epoch or 1):
         policy = GateFailPolicy.KEEP_TRYING  # the operator resumed after the pause: keep trying
         evidence += " (resumed after a gate pause: keep trying)"
     if policy is GateFailPolicy.KEEP_TRYING:
@@ -83,6 +84,14 @@ def read_gate(
     }[policy]
     reason = f"{evidence}; policy {policy.value}: {action.value}"
     return _decide(action, epoch, target, last_f1, gate.gate_f1, False, policy, reason)
+
+
+def _paused_before(state: StageState, target: int, gate_epoch: int) -> bool:
+    """This gate already paused the run, and its gate epoch has not moved past that pause since."""
+    if target not in state.paused_gates:
+        return False
+    paused_at = state.paused_at.get(target)
+    return paused_at is None or gate_epoch <= paused_at
 
 
 def _decide(

@@ -137,6 +137,7 @@ class Trainer:
             return None
         if decision.action is GateAction.PAUSE:
             self.s.stage.paused_gates.append(check.stage)
+            self.s.stage.paused_at[check.stage] = epoch
             self._write([CheckpointKind.LAST])  # record the pause so a resume keeps trying instead
             return Ending(Outcome.AWAITING_DECISION, check.reason, check)
         return Ending(Outcome.STOPPED, check.reason, check)
@@ -387,14 +388,28 @@ class Trainer:
         if s.partial is None:
             s.partial = Partial(epoch)
         batch = s.partial.batch
-        self._write([CheckpointKind.INTERRUPT])
         evidence = {"val_f1": s.last_f1, "epoch": epoch, "batch": batch}
+        if stop.outcome is not Outcome.PREEMPTED:  # only a preemption comes back on its own
+            self._refuse_pending(
+                f"the run {stop.outcome.value} at epoch {epoch}, batch {batch}, before "
+                "the next epoch boundary; force it again after resuming",
+                epoch,
+                evidence,
+            )
+        self._write([CheckpointKind.INTERRUPT])
         for command in stop.commands:
             done = f"{command.kind.value} at epoch {epoch}, batch {batch}: interrupt checkpoint written"
             self.hooks.on_command_result(
                 CommandResult(command.command_id, command.kind, True, done, epoch, evidence)
             )
         return Ending(stop.outcome, f"{stop.reason} (epoch {epoch}, batch {batch})")
+
+    def _refuse_pending(self, why: str, epoch: int, evidence: dict[str, Any]) -> None:
+        """Answer the queued FORCE_STAGE commands with a refusal (the run will not reach a boundary)."""
+        for command in commands.take_pending(self.s.stage):
+            self.hooks.on_command_result(
+                CommandResult(command.command_id, command.kind, False, why, epoch, dict(evidence))
+            )
 
     def _budget_end(self) -> Ending:
         gate = self.last_gate
@@ -412,13 +427,8 @@ class Trainer:
         s = self.s
         final = ending.outcome in (Outcome.COMPLETED, Outcome.STOPPED)
         if final:
-            for command in commands.take_pending(s.stage):
-                why = f"the run ended ({ending.outcome.value}) before the next epoch boundary"
-                self.hooks.on_command_result(
-                    CommandResult(
-                        command.command_id, command.kind, False, why, s.completed, {"val_f1": s.last_f1}
-                    )
-                )
+            why = f"the run ended ({ending.outcome.value}) before the next epoch boundary"
+            self._refuse_pending(why, s.completed, {"val_f1": s.last_f1})
         best = self.layout.best if self.layout.best.is_file() else None
         onnx = self._export(best) if final and best is not None else None
         if ending.outcome in (Outcome.PAUSED, Outcome.CANCELLED, Outcome.PREEMPTED):

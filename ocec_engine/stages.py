@@ -280,6 +280,9 @@ class StageState:
     pending_commands: list[dict[str, Any]] = field(default_factory=list)  # FORCE_STAGE awaiting a boundary
     transitions: list[dict[str, Any]] = field(default_factory=list)  # StageEvent dicts, oldest first
     paused_gates: list[int] = field(default_factory=list)  # stages whose gate already paused the run
+    # gate stage -> the epoch whose boundary paused it; moving that gate's epoch past it re-arms the
+    # pause (an operator who extends the stage is asked again when the gate is read next)
+    paused_at: dict[int, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -291,6 +294,7 @@ class StageState:
             "pending_commands": [dict(c) for c in self.pending_commands],
             "transitions": [dict(t) for t in self.transitions],
             "paused_gates": list(self.paused_gates),
+            "paused_at": {str(k): v for k, v in self.paused_at.items()},
         }
 
     @classmethod
@@ -304,6 +308,7 @@ class StageState:
             pending_commands=[dict(c) for c in data.get("pending_commands", [])],
             transitions=[dict(t) for t in data.get("transitions", [])],
             paused_gates=[int(s) for s in data.get("paused_gates", [])],
+            paused_at={int(k): int(v) for k, v in dict(data.get("paused_at", {})).items()},
         )
 
 

@@ -7,7 +7,7 @@ Every path handed to the engine is absolute and inside its configured root.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -18,6 +18,7 @@ from jobstore.spec import JobSpec, spec_dict
 from ocec_engine.config import TrainConfig
 
 CHECK_EVERY_BATCHES = 1
+STOP_DECISION = "stop"  # jobstore.repo.decisions.DecisionAction.STOP
 
 
 class JobConfigError(ValueError):
@@ -35,9 +36,15 @@ class RunPlan:
     spec: JobSpec
     resume: str | None = None  # checkpoint path relative to the runs root; None: a fresh start
     resume_stage: int | None = None
+    # an operator's "stop" at a failed gate: end the run at the checkpoint's epoch (the engine then
+    # restores it, trains nothing and exports the best model); the decision says who and why
+    stop_at: int | None = None
+    decision: dict[str, Any] = field(default_factory=dict)
+    resumed_by: tuple[str, str] | None = None  # (actor, reason) of the operator's resume or decision
+    inherited_from: str | None = None  # a fork: the parent whose history the checkpoint carries
 
 
-def plan_run(spec: dict[str, Any], resume_from: dict[str, Any]) -> RunPlan:
+def plan_run(spec: dict[str, Any], resume_from: dict[str, Any], job_id: str | None = None) -> RunPlan:
     """The plan for a job's stored ``spec`` and ``resume_from`` (see ``jobstore.repo.resume``)."""
     try:
         validated = JobSpec.model_validate(spec)
@@ -45,7 +52,19 @@ def plan_run(spec: dict[str, Any], resume_from: dict[str, Any]) -> RunPlan:
         raise JobConfigError(f"the stored job spec is not valid: {_first_error(exc)}") from exc
     checkpoint = resume_from.get("checkpoint") or None
     stage = (resume_from.get("overrides") or {}).get("stage")
-    return RunPlan(validated, checkpoint, int(stage) if stage is not None else None)
+    decision = dict(resume_from.get("decision") or {})
+    stop = decision.get("action") == STOP_DECISION and checkpoint is not None
+    actor = resume_from.get("actor")
+    source = resume_from.get("job_id")
+    return RunPlan(
+        validated,
+        checkpoint,
+        int(stage) if stage is not None else None,
+        stop_at=int(resume_from.get("epoch") or 0) if stop else None,
+        decision=decision,
+        resumed_by=(str(actor), str(resume_from.get("reason") or "")) if actor else None,
+        inherited_from=str(source) if source and job_id and source != job_id else None,
+    )
 
 
 def build_train_config(plan: RunPlan, job_id: str, settings: Settings) -> TrainConfig:
@@ -67,6 +86,8 @@ def build_train_config(plan: RunPlan, job_id: str, settings: Settings) -> TrainC
             else None
         ),
         resume_stage=plan.resume_stage,
+        # a stop decision: the budget ends at the checkpoint, so the engine trains nothing more
+        epochs=plan.stop_at if plan.stop_at is not None else spec.epochs,
         image_size=[height, width],
         # DbHooks answer poll_commands / should_stop from memory (the heartbeat thread does the
         # database work), so checking after every batch is free and makes "next batch boundary" exact.

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+RESUME_TRIGGER = "resume"  # ocec_engine.hooks.StageTrigger.RESUME
 DB_OUTAGE_SECONDS = 600.0  # how long a hook waits for the database before the attempt fails
 
 
@@ -68,8 +69,12 @@ class DbHooks:
         take_commands: Callable[[], list[CommandView]],
         fenced_reason: Callable[[], str | None],
         preempt_reason: Callable[[], str | None],
+        resumed_by: tuple[str, str] | None = None,
+        inherited_from: str | None = None,
     ) -> None:
         self.ref = ref
+        self.resumed_by = resumed_by  # (actor, reason) of the operator's resume: named on its stage change
+        self.inherited_from = inherited_from  # a fork's parent: its history rows are tagged as inherited
         self._take_commands = take_commands
         self._fenced_reason = fenced_reason
         self._preempt_reason = preempt_reason
@@ -92,12 +97,14 @@ class DbHooks:
             "initial_metrics": getattr(info, "initial_metrics", None),
             "notes": list(getattr(info, "notes", []) or []),
         }
-        rows = [epoch_row(row) for row in info.history if int(row["epoch"]) <= info.restored_epoch]
+        history = [row for row in info.history if int(row["epoch"]) <= info.restored_epoch]
+        rows = [epoch_row(self._inherited(row)) for row in history]
+        since = stage_since(history, int(info.stage), int(info.restored_epoch)) if resumed else None
 
         def work(session: Session) -> None:
             leases.record_restore(
                 session, **self._key(), stage=info.stage, epoch=info.restored_epoch,
-                batch=info.restored_batch, resumed_from=resumed, evidence=evidence,
+                batch=info.restored_batch, resumed_from=resumed, evidence=evidence, stage_since_epoch=since,
             )  # fmt: skip
             for row in rows:
                 metrics.record_epoch(session, **self._key(), row=row)
@@ -113,7 +120,12 @@ class DbHooks:
         self._write(lambda s: stages.record_gate_check(s, **self._key(), check=row), "gate check")
 
     def on_stage_change(self, event: Any) -> None:
-        change = record_of(StageChange, dataclasses.asdict(event))
+        values = dataclasses.asdict(event)
+        if str(values.get("trigger")) == RESUME_TRIGGER and self.resumed_by and not values.get("actor"):
+            actor, why = self.resumed_by  # the stage the operator asked for with the resume / decision
+            values["actor"] = actor
+            values["reason"] = f"{values['reason']}; by {actor}" + (f": {why}" if why else "")
+        change = record_of(StageChange, values)
         self._write(lambda s: stages.record_stage_change(s, **self._key(), change=change), "stage change")
 
     def on_checkpoint(self, info: Any) -> None:
@@ -148,6 +160,12 @@ class DbHooks:
         self._check_fenced()
         return self._preempt_reason()
 
+    def _inherited(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A fork's restored history row, marked as the parent's (copied for comparison)."""
+        if self.inherited_from is None:
+            return row
+        return {**row, "extra": {**dict(row.get("extra") or {}), "inherited_from": self.inherited_from}}
+
     # ---- writing --------------------------------------------------------------------------------
     def _key(self) -> dict[str, Any]:
         return {"job_id": self.ref.job_id, "attempt": self.ref.attempt}
@@ -166,6 +184,17 @@ class DbHooks:
             self._fenced = str(exc)
             log.warning("%s refused: %s", what, exc)
             raise AttemptFenced(str(exc)) from exc
+
+
+def stage_since(history: list[dict[str, Any]], stage: int, restored_epoch: int) -> int:
+    """The first epoch of the restored stage: the trailing run of history rows in that stage (none:
+    a stage-entry checkpoint, so the stage starts with the next epoch)."""
+    since = restored_epoch + 1
+    for row in sorted(history, key=lambda r: int(r["epoch"]), reverse=True):
+        if int(row["stage"]) != stage:
+            break
+        since = int(row["epoch"])
+    return since
 
 
 def record_of(cls: type[T], values: dict[str, Any]) -> T:

@@ -36,7 +36,14 @@ from ocec_engine.errors import EngineError
 from worker import signals
 from worker.database import get_engine
 from worker.dbwrite import write_retrying
-from worker.engine_config import JobConfigError, build_train_config, plan_run, relative_to_runs, run_dir
+from worker.engine_config import (
+    JobConfigError,
+    RunPlan,
+    build_train_config,
+    plan_run,
+    relative_to_runs,
+    run_dir,
+)
 from worker.engine_entry import EngineEntryError, EngineFn, resolve_engine
 from worker.heartbeat import Heartbeat, LeaseLostError
 from worker.hooks import DB_OUTAGE_SECONDS, AttemptFenced, AttemptRef, DbHooks, checkpoint_row
@@ -119,18 +126,22 @@ class _Attempt:
 
     def run(self) -> RunStatus:
         try:
-            plan = plan_run(dict(self.job.spec), dict(self.job.resume_from))
+            plan = plan_run(dict(self.job.spec), dict(self.job.resume_from), self.ref.job_id)
             config = build_train_config(plan, self.ref.job_id, self.ref.settings)
             train = self.engine or resolve_engine()
             run_dir(self.ref.settings, self.ref.job_id).mkdir(parents=True, exist_ok=True)
         except (JobConfigError, EngineEntryError, ImportError, OSError) as exc:
             log.exception("job %s: cannot start", self.ref.job_id)
             return self._finish(AttemptOutcome.FAILED, f"cannot start: {exc}")
+        if plan.stop_at == 0:  # stopped at a gate read before any epoch: nothing to restore or export
+            return self._finish(AttemptOutcome.STOPPED, stop_reason(plan.decision, None, 0, exported=False))
         hooks = DbHooks(
             self.ref,
             take_commands=self.heartbeat.take_commands,
             fenced_reason=lambda: self.heartbeat.fenced,
             preempt_reason=signals.preempt_reason,
+            resumed_by=plan.resumed_by,
+            inherited_from=plan.inherited_from,
         )
         self.heartbeat.start()
         try:
@@ -143,16 +154,19 @@ class _Attempt:
             return self._finish(AttemptOutcome.FAILED, failure_reason(exc, self.ref.worker))
         finally:
             self.heartbeat.stop()
-        return self._finish_result(result)
+        return self._finish_result(result, plan)
 
     # ---- the end of the attempt ------------------------------------------------------------------
-    def _finish_result(self, result: Any) -> RunStatus:
+    def _finish_result(self, result: Any, plan: RunPlan) -> RunStatus:
         outcome = AttemptOutcome(str(result.outcome))
         reason = str(result.reason)
         if outcome == AttemptOutcome.PREEMPTED:  # jobstore says "preempted: …" itself
             reason = reason.removeprefix("preempted: ")
         gate = _plain(result.gate) if result.gate is not None else None
         onnx = self._record_onnx(result)
+        if plan.stop_at is not None and outcome in (AttemptOutcome.COMPLETED, AttemptOutcome.STOPPED):
+            outcome = AttemptOutcome.STOPPED  # the operator's stop, not the epoch budget
+            reason = stop_reason(plan.decision, result.best_f1, result.best_epoch, exported=onnx is not None)
         return self._finish(
             outcome,
             reason,
@@ -247,6 +261,24 @@ def failure_reason(exc: BaseException, worker: str) -> str:
     if isinstance(exc, FloatingPointError) or _mentions_nan(exc):
         return f"training diverged: {_first_line(exc)}; lower the lr or check the data, then resume"
     return f"{type(exc).__name__}: {_first_line(exc)} (internal error; see the log of worker {worker})"
+
+
+def stop_reason(decision: dict[str, Any], best_f1: float | None, best_epoch: int, *, exported: bool) -> str:
+    """The ``state_reason`` of a job an operator stopped at a failed gate."""
+    f1, threshold = decision.get("f1"), decision.get("threshold")
+    read = (
+        f" (val F1 {f1:.4f} < {threshold:g} at epoch {decision.get('gate_epoch')})"
+        if isinstance(f1, int | float) and isinstance(threshold, int | float)
+        else ""
+    )
+    kept = (
+        f"best model F1 {best_f1:.4f} (epoch {best_epoch}) exported to ONNX"
+        if exported and best_f1 is not None
+        else "no trained epoch, nothing to export"
+    )
+    why = decision.get("reason") or "no reason given"
+    where = f"the stage-{decision.get('gate_stage')} gate"
+    return f"stopped by {decision.get('actor')} at {where}{read}: {why}; {kept}"
 
 
 def cancel_deadline() -> float:

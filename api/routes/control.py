@@ -1,8 +1,12 @@
-"""Operator control: force a stage, pause, cancel, resume, fork. Every action is logged with its actor.
+"""Operator control: force a stage, pause, cancel, resume, fork (and decide: ``api.routes.decide``).
+Every action is logged with its actor (docs/steering.md).
 
 Commands for a running job (force stage, pause, cancel) are stored and applied by the worker at its
 next safe point: 202 with the command. A repeat with the same key (``Idempotency-Key`` header or
-body ``command_id``), or of an identical command still open, returns that command (200).
+body ``command_id``) returns that command (200); a different request for an identical command still
+open is merged into it (200, ``merged: true``, logged). A force to a stage the job cannot take (not
+ahead of its stage, not configured) is refused at once (409, the refused command in the body) and
+logged.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response, status
 
 from api.deps import Actor, ActorDep, DispatcherDep, SessionDep, SettingsDep, TransactionDep
-from api.errors import Responses, conflict, invalid_field, with_problems
+from api.errors import ApiError, ProblemType, Responses, conflict, invalid_field, with_problems
+from api.routes import decide
 from api.routes.jobs import REPLAY, IdempotencyKey, dispatch_after_commit, location
 from api.schemas import (
     CommandPublic,
@@ -32,6 +37,7 @@ from jobstore.models import Command, Job
 from jobstore.states import RESUMABLE, TERMINAL, JobState
 
 router = APIRouter(prefix="/jobs", tags=["control"])
+router.include_router(decide.router)
 
 CommandKeyHeader = Annotated[
     str | None,
@@ -53,9 +59,13 @@ def command_key(header: str | None, body_key: str | None) -> str | None:
     return body_key or header
 
 
-def result(response: Response, job: Job, command: Command | None, created: bool) -> ControlResult:
+def result(
+    response: Response, job: Job, command: Command | None, created: bool, merged: bool = False
+) -> ControlResult:
     response.status_code = status.HTTP_202_ACCEPTED if command is not None and created else status.HTTP_200_OK
-    return ControlResult(job=public(job), command=CommandPublic.model_validate(command) if command else None)
+    return ControlResult(
+        job=public(job), command=CommandPublic.model_validate(command) if command else None, merged=merged
+    )
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,14 @@ def send_command(
             params=order.params, command_key=order.key, allow_queued=allow_queued,
         )  # fmt: skip
         job = repo.get_job(tx, job_id)
-    return result(response, job, stored.command, stored.created)
+    if stored.refused:  # stored and logged as refused; a replay of its key is refused the same way
+        command = CommandPublic.model_validate(stored.command)
+        detail = f"{order.kind.value} refused: {command.result.get('reason', '')}"
+        raise ApiError(
+            409, ProblemType.CONFLICT, detail, "Conflict with the job's state", job_id=job.id,
+            state=job.state, command=command.model_dump(mode="json"),
+        )  # fmt: skip
+    return result(response, job, stored.command, stored.created, stored.merged)
 
 
 @router.post("/{job_id}/stage", response_model=ControlResult, responses=with_problems(ACCEPTED))
@@ -97,6 +114,12 @@ def force_stage(
     """Force stage 2 or 3 at the next epoch boundary of a running (or queued) job."""
     job = repo.get_job(session, job_id)
     state = JobState(job.state)
+    if state is JobState.AWAITING_DECISION:
+        raise conflict(
+            job.id,
+            state,
+            f'the job waits at a failed gate: POST /jobs/{job.id}/decide {{"action": "proceed"}}',
+        )
     if state in RESUMABLE - TERMINAL:
         raise conflict(
             job.id, state, f'a {state} job is not running: POST /jobs/{job.id}/resume with "stage"'
@@ -146,7 +169,7 @@ def cancel_job(
             command_key=command_key(key, body.command_id),
         )  # fmt: skip
         job = repo.get_job(tx, job_id)
-    return result(response, job, cancel.command, cancel.created)
+    return result(response, job, cancel.command, cancel.created, cancel.merged)
 
 
 @router.post(

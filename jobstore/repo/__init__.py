@@ -26,6 +26,7 @@ from jobstore.repo.commands import (
     request_command,
     settle_open_commands,
 )
+from jobstore.repo.decisions import Decision, DecisionAction, decide
 from jobstore.repo.events import FeedItem, append_event, feed, list_events, record_note
 from jobstore.repo.jobs import (
     CreateResult,
@@ -65,6 +66,8 @@ __all__ = [
     "CommandRequest",
     "CommandView",
     "CreateResult",
+    "Decision",
+    "DecisionAction",
     "FeedItem",
     "Finish",
     "Heartbeat",
@@ -76,6 +79,7 @@ __all__ = [
     "automatic_resume_point",
     "claim",
     "create_job",
+    "decide",
     "decode_cursor",
     "encode_cursor",
     "feed",

@@ -8,7 +8,10 @@ the job's next state instead of a re-queue. Every step writes an event with acto
 
 Idempotency: the same ``command_key`` returns the first command (a different request with that key
 is an ``IdempotencyConflictError``); an identical command that is still open is returned too, so
-a force-stage sent twice has one effect.
+a force-stage sent twice has one effect — the second request is *merged* into the first and logged
+(``command_merged``, with its own actor and reason). A force-stage the job cannot take (a stage not
+ahead of its current one, a stage it does not configure) is stored already refused and logged
+(``command_requested`` + ``command_refused``), so the refusal is in the audit trail too.
 """
 
 from __future__ import annotations
@@ -56,6 +59,11 @@ class CommandView:
 class CommandRequest:
     command: Command
     created: bool  # False: an earlier identical request (same key, or same open command)
+    merged: bool = False  # a new request joined an identical open command (logged as command_merged)
+
+    @property
+    def refused(self) -> bool:
+        return self.command.status == CommandStatus.REFUSED
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class CancelResult:
     job: Job
     command: Command | None  # the cancel command for a running job; None when cancelled at once
     created: bool
+    merged: bool = False
 
 
 def request_command(
@@ -88,7 +97,10 @@ def request_command(
     job = lock_job(session, job_id)
     earlier = _earlier(session, job_id, kind, params, command_key)
     if earlier is not None:
-        return CommandRequest(earlier, False)
+        if command_key is not None and earlier.command_key == command_key:
+            return CommandRequest(earlier, False)  # a replay: nothing new happened
+        _log_merge(session, job, earlier, actor, reason, command_key, now)
+        return CommandRequest(earlier, False, merged=True)
     if job.state != JobState.RUNNING and not (allow_queued and job.state == JobState.QUEUED):
         raise JobNotRunningError(job_id, job.state)
     command = Command(
@@ -112,7 +124,43 @@ def request_command(
         command_id=command.id,
         now=now,
     )
+    refusal = force_refusal(job, params) if kind == CommandKind.FORCE_STAGE else None
+    if refusal is not None:
+        evidence = {"stage": job.stage, "epoch": job.epoch, "val_f1": job.latest_metrics.get("val_f1")}
+        _resolve(session, job, command, CommandStatus.REFUSED, refusal, epoch=job.epoch, now=now,
+                 evidence=evidence, by="api")  # fmt: skip
     return CommandRequest(command, True)
+
+
+def force_refusal(job: Job, params: Mapping[str, Any]) -> str | None:
+    """Why the job cannot take a force to ``params["stage"]`` now, or None (the engine checks again
+    at the boundary: the stage may move in between, and then the engine refuses it)."""
+    target = int(params["stage"])
+    spec = dict(job.spec)
+    if not spec.get("freeze_backbone", True):
+        return "a full fine-tune (freeze_backbone off) has no stages"
+    if target == 3 and not spec.get("stage3"):
+        return "stage 3 is not configured for this job (no stage3 section); fork it with one"
+    if target <= job.stage:
+        return f"already in stage {job.stage}; stage {target} is not ahead"
+    return None
+
+
+def _log_merge(
+    session: Session,
+    job: Job,
+    earlier: Command,
+    actor: str,
+    reason: str,
+    command_key: str | None,
+    now: datetime,
+) -> None:
+    append_event(
+        session, job, EventKind.COMMAND_MERGED, actor=actor, reason=reason,
+        evidence={"kind": earlier.kind, "params": earlier.params, "merged_into": earlier.id,
+                  "first_actor": earlier.actor, "first_reason": earlier.reason, "command_key": command_key},
+        command_id=earlier.id, now=now,
+    )  # fmt: skip
 
 
 def _validate(kind: CommandKind, params: Mapping[str, Any]) -> None:
@@ -158,7 +206,7 @@ def request_cancel(
             session, job_id=job_id, kind=CommandKind.CANCEL, actor=actor, reason=reason,
             command_key=command_key, now=now,
         )  # fmt: skip
-        return CancelResult(job, request.command, request.created)
+        return CancelResult(job, request.command, request.created, request.merged)
     transition(session, job, JobState.CANCELLED, actor=actor, reason=reason, now=now)
     settle_open_commands(session, job, requeueing=False, actor=actor, reason="the job was cancelled", now=now)
     return CancelResult(job, None, True)

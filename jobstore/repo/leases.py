@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from jobstore.errors import FencedOutError
 from jobstore.events import Actor, EventKind
 from jobstore.kinds import CommandKind
-from jobstore.models import Attempt, Job
+from jobstore.models import Attempt, Job, JobEvent
 from jobstore.repo._base import clip, fence, now_or
 from jobstore.repo.commands import CommandView, mark_delivered, pending_commands, settle_open_commands
 from jobstore.repo.events import append_event
@@ -134,11 +134,14 @@ def record_restore(
     batch: int = 0,
     resumed_from: str | None = None,
     evidence: dict[str, Any] | None = None,
+    stage_since_epoch: int | None = None,
+    stage_reason: str | None = None,
     now: datetime | None = None,
 ) -> Restore:
     """Fenced: the worker's confirmation of what it restored (``epoch`` = last completed epoch).
 
-    Stores it on the attempt, sets the job's stage, supersedes metric rows (and checkpoint records)
+    Stores it on the attempt, sets the job's stage (and, when given, since which epoch and why),
+    supersedes metric rows (and checkpoint records)
     past ``epoch``, and logs a ``RESTORED`` event saying whether it matches the request. After this
     the worker may re-record the restored history with ``record_epoch``: rows already there are
     ignored, missing ones (a crash between checkpoint and metrics write) are filled in.
@@ -157,6 +160,10 @@ def record_restore(
         session, job_id=job_id, epoch=epoch, actor=actor, keep_checkpoint=resumed_from, now=now
     )
     job.stage = stage
+    if stage_since_epoch is not None:  # the restored position: which stage, since when and why
+        job.stage_since_epoch = stage_since_epoch
+        why = stage_reason or _entry_reason(session, job_id, stage, stage_since_epoch)
+        job.stage_reason = clip(why or f"restored in stage {stage} (since epoch {stage_since_epoch})")
     session.add(job)
     what = (
         f"epoch {epoch} (batch {batch}), stage {stage}, from {resumed_from}"
@@ -171,6 +178,23 @@ def record_restore(
         epoch=epoch, stage=stage, now=now,
     )  # fmt: skip
     return Restore(matches, superseded, expected)
+
+
+def _entry_reason(session: Session, job_id: str, stage: int, epoch: int) -> str | None:
+    """The reason logged when the job entered ``stage`` at ``epoch`` (the latest such entry)."""
+    query = (
+        select(JobEvent)
+        .where(
+            JobEvent.job_id == job_id,
+            JobEvent.kind == EventKind.STAGE_CHANGE,
+            JobEvent.to_stage == stage,
+            JobEvent.epoch == epoch,
+        )
+        .order_by(col(JobEvent.seq).desc())
+        .limit(1)
+    )
+    event = session.exec(query).first()
+    return event.reason if event is not None else None
 
 
 def _matches(expected: dict[str, Any], *, epoch: int, batch: int, path: str | None) -> bool:

@@ -5,9 +5,14 @@ none), applies spec overrides, bumps the attempt (the new fencing token) and re-
 later confirms what it restored (``leases.record_restore``), which supersedes metrics past it.
 
 Overrides: ``lr`` (the base lr; later stages derive from it unless ``stage2.lr`` is set), ``epochs``
-(the budget), ``unfreeze_backbone_epoch`` and ``stage2`` (a partial stage-2 section) change the job's
-spec for good, so an automatic resume after a crash keeps them; ``stage`` is one-shot: the stage to
-continue in, instead of the checkpoint's.
+(the budget), ``unfreeze_backbone_epoch``, ``stage2`` and ``stage3`` (partial sections) change the
+job's spec for good, so an automatic resume after a crash keeps them; ``stage`` is one-shot: the stage
+to continue in, instead of the checkpoint's. A gate decision (``jobstore.repo.decisions``) is a resume
+with a ``decision`` attached; a ``stop`` decision tells the worker to end the run at the checkpoint.
+
+A fork pins a mutable selector (``last``, ``best``: files the parent rewrites while it runs) to the
+immutable per-epoch file of the same state when there is one, so the child starts from what the
+operator chose even if the parent moves on before a worker takes the child.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from jobstore.errors import InvalidResumeError
 from jobstore.events import EventKind
+from jobstore.kinds import CheckpointKind
 from jobstore.models import Attempt, CheckpointRecord, Job
 from jobstore.repo._base import lock_job, now_or
 from jobstore.repo.checkpoints import Selector, find_checkpoint, parse_selector, require_checkpoint
@@ -30,7 +36,9 @@ from jobstore.repo.transitions import requeue
 from jobstore.spec import JobCreate, JobSpec, spec_dict
 from jobstore.states import RESUMABLE, IllegalTransitionError, JobState
 
-SPEC_OVERRIDES = ("lr", "epochs", "unfreeze_backbone_epoch", "stage2")
+SPEC_OVERRIDES = ("lr", "epochs", "unfreeze_backbone_epoch", "stage2", "stage3")
+SECTIONS = ("stage2", "stage3")  # partial overrides: merged into the job's section
+STOP = "stop"  # the decision that ends the run at its checkpoint (best model exported)
 OVERRIDES = ("stage", *SPEC_OVERRIDES)
 
 
@@ -42,6 +50,7 @@ def request_resume(
     overrides: Mapping[str, Any] | None = None,
     actor: str,
     reason: str,
+    decision: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> tuple[Job, int]:
     """Re-queue a paused / awaiting / interrupted / failed / cancelled job from a checkpoint.
@@ -58,10 +67,12 @@ def request_resume(
     chosen = parse_selector(selector)
     record = require_checkpoint(session, job_id=job.id, selector=chosen)
     changes = _checked_overrides(overrides, after_epoch=record.epoch)
-    job.spec = apply_spec_overrides(job.spec, changes)
+    job.spec = _checked_spec(job.spec, changes)
     job.epochs = int(job.spec["epochs"])
     job.infra_retries = 0
-    point = resume_point(record, chosen, changes)
+    point = resume_point(record, chosen, changes) | {"actor": actor, "reason": reason}
+    if decision is not None:
+        point["decision"] = dict(decision)
     append_event(
         session, job, EventKind.RESUME_REQUESTED, actor=actor, reason=reason, evidence=point, now=now
     )
@@ -94,17 +105,20 @@ def fork_job(
     now = now_or(now)
     parent = get_job(session, parent_id)
     chosen = parse_selector(selector)
-    record = require_checkpoint(session, job_id=parent_id, selector=chosen)
+    record = _pinned(session, require_checkpoint(session, job_id=parent_id, selector=chosen))
     changes = _checked_overrides(overrides, after_epoch=record.epoch)
-    spec = apply_spec_overrides(parent.spec, changes)
+    spec = _checked_spec(parent.spec, changes)
     create = JobCreate.model_validate(
         {**spec, "name": name or f"{parent.name}-fork", "priority": parent.priority}
     )
-    point = resume_point(record, chosen, changes)
+    point = resume_point(record, chosen, changes) | {"actor": actor, "reason": reason}
+    fork_from = {
+        "job_id": parent_id, "from": str(chosen), "overrides": changes, "checkpoint": record.path,
+        "epoch": record.epoch, "stage": record.stage, "val_f1": record.val_f1,
+    }  # fmt: skip
     result = create_job(
         session, create=create, owner=owner, idempotency_key=idempotency_key, actor=actor,
-        max_queued=max_queued, parent_job_id=parent_id, now=now, resume_from=point,
-        fork_from={"job_id": parent_id, "from": str(chosen), "overrides": changes},
+        max_queued=max_queued, parent_job_id=parent_id, now=now, resume_from=point, fork_from=fork_from,
     )  # fmt: skip
     if result.created:
         child = result.job
@@ -146,10 +160,40 @@ def automatic_resume_point(session: Session, job: Job, ended: Attempt | None) ->
         return {**job.resume_from, "overrides": carried}
     record = find_checkpoint(session, job_id=job.id, selector=Selector("last"))
     if record is not None:
-        return resume_point(record, Selector("last"), carried)
+        point = resume_point(record, Selector("last"), carried)
+        decision = dict(job.resume_from.get("decision") or {})
+        if decision.get("action") == STOP:  # the operator's stop still holds after a lost worker
+            point["decision"] = decision
+        return point
     if job.resume_from.get("checkpoint"):
         return {**job.resume_from, "overrides": carried}
     return {"from": "last", "checkpoint": None, "epoch": 0, "overrides": carried}
+
+
+def _pinned(session: Session, record: CheckpointRecord) -> CheckpointRecord:
+    """The per-epoch record holding the same state as a ``last`` / ``best`` record, if there is one."""
+    if record.kind not in (CheckpointKind.LAST, CheckpointKind.BEST) or record.batch:
+        return record
+    query = select(CheckpointRecord).where(
+        CheckpointRecord.job_id == record.job_id,
+        CheckpointRecord.kind == CheckpointKind.EPOCH,
+        CheckpointRecord.epoch == record.epoch,
+        CheckpointRecord.stage == record.stage,
+        CheckpointRecord.batch == 0,
+        col(CheckpointRecord.superseded).is_(False),
+    )
+    return session.exec(query.order_by(col(CheckpointRecord.id).desc()).limit(1)).first() or record
+
+
+def _checked_spec(spec: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec with the overrides applied, refusing a ``stage`` the resulting job does not have."""
+    merged = apply_spec_overrides(spec, changes)
+    stage = changes.get("stage")
+    if stage is not None and stage > 1 and not merged.get("freeze_backbone", True):
+        raise InvalidResumeError(f"stage {stage}: a full fine-tune (freeze_backbone off) has no stages")
+    if stage == 3 and not merged.get("stage3"):
+        raise InvalidResumeError("stage 3 is not configured for this job (no stage3 section)")
+    return merged
 
 
 def _checked_overrides(overrides: Mapping[str, Any] | None, *, after_epoch: int) -> dict[str, Any]:
@@ -170,9 +214,11 @@ def apply_spec_overrides(spec: Mapping[str, Any], overrides: Mapping[str, Any]) 
     """``spec`` with the spec-level overrides applied, validated as a ``JobSpec``."""
     merged = dict(spec)
     for key in SPEC_OVERRIDES:
-        if key == "stage2" and key in overrides:
-            given = {k: v for k, v in dict(overrides["stage2"]).items() if v is not None}
-            merged["stage2"] = {**dict(merged.get("stage2") or {}), **given}
+        if key in SECTIONS and key in overrides:
+            if key == "stage3" and not merged.get("stage3"):
+                raise InvalidResumeError("stage3 overrides need a job with a stage3 section")
+            given = {k: v for k, v in dict(overrides[key]).items() if v is not None}
+            merged[key] = {**dict(merged.get(key) or {}), **given}
         elif key in overrides:
             merged[key] = overrides[key]
     try:

@@ -76,11 +76,11 @@ def test_pause_cancel_and_preemption_write_an_interrupt_checkpoint(
         assert hooks.calls[-1] == "train_end"
 
 
-def test_a_queued_force_survives_an_interrupt(tiny_parquet: Path, tmp_path: Path) -> None:
+def test_a_queued_force_survives_a_preemption(tiny_parquet: Path, tmp_path: Path) -> None:
     cfg = _cfg(tiny_parquet, tmp_path, epochs=3)
-    first = RecordingHooks(script={(1, 1): [force(2, "f")], (1, 2): [pause("p")]})
-    assert train(cfg, first).outcome is Outcome.PAUSED
-    assert [r.command_id for r in first.results] == ["p"]  # the force is still queued, not answered
+    first = RecordingHooks(script={(1, 1): [force(2, "f")]}, stop_at=(1, 2))
+    assert train(cfg, first).outcome is Outcome.PREEMPTED
+    assert first.results == []  # the force is still queued, not answered
     assert load_state(tmp_path / "interrupt.pt")["stage_state"]["pending_commands"][0]["command_id"] == "f"
     # the service re-delivers the unanswered command after the resume: it must not apply twice
     second = RecordingHooks(script={(1, 2): [force(2, "f")], (2, 0): [force(2, "f")]})
@@ -88,6 +88,17 @@ def test_a_queued_force_survives_an_interrupt(tiny_parquet: Path, tmp_path: Path
     assert [(e.to_stage, e.epoch) for e in second.transitions()] == [(2, 2)]
     assert [(r.command_id, r.applied) for r in second.results] == [("f", True)]
     assert [m.stage for m in second.epochs] == [1, 2, 2]
+
+
+def test_a_pause_or_cancel_refuses_a_queued_force(tiny_parquet: Path, tmp_path: Path) -> None:
+    # the service expires what a paused attempt leaves open: the force must not come back on resume
+    for i, kind in enumerate((CommandKind.PAUSE, CommandKind.CANCEL)):
+        out = tmp_path / str(i)
+        hooks = RecordingHooks(script={(1, 1): [force(2, "f")], (1, 2): [pause("p", kind)]})
+        train(_cfg(tiny_parquet, out, epochs=3), hooks)
+        assert [(r.command_id, r.applied) for r in hooks.results] == [("f", False), ("p", True)]
+        assert "before the next epoch boundary" in hooks.results[0].reason
+        assert load_state(out / "interrupt.pt")["stage_state"]["pending_commands"] == []
 
 
 def test_commands_left_at_the_end_are_refused(tiny_parquet: Path, tmp_path: Path) -> None:

@@ -75,6 +75,18 @@ def test_pause_happens_once_then_keeps_trying() -> None:
     assert "keep trying" in decision.check.reason
 
 
+def test_moving_the_gate_epoch_past_the_pause_re_arms_it() -> None:
+    state = _state()
+    state.paused_gates.append(2)
+    state.paused_at[2] = 3  # paused at the boundary before epoch 3 = the plan's gate epoch
+    assert read_gate(_plan(GateFailPolicy.PAUSE), state, 4, 10, 0.5).action is GateAction.WAIT  # type: ignore[union-attr]
+    gate = StageGateConfig(gate_f1=0.8, on_gate_fail=GateFailPolicy.PAUSE)
+    moved = TrainConfig(data_root="d", output_dir="o", unfreeze_backbone_epoch=5, stage2=gate)
+    extended = build_plan(build_model(ModelConfig()), moved)  # the operator extended stage 1
+    assert read_gate(extended, state, 4, 10, 0.5) is None
+    assert read_gate(extended, state, 5, 10, 0.5).action is GateAction.PAUSE  # type: ignore[union-attr]
+
+
 def test_stage3_gate_needs_a_stage2_epoch() -> None:
     plan = _plan(stage3=StageGateConfig(gate_f1=0.85, unfreeze_ratio=1.0, lr_factor=0.025))
     entered_now = _state(stage=2, entered=5, trigger=StageTrigger.GATE)
@@ -135,6 +147,22 @@ def test_pause_awaits_a_decision_and_a_plain_resume_keeps_trying(tiny_parquet: P
     resumed = train(TrainConfig.from_dict({**cfg.to_dict(), "resume": str(tmp_path / "last.pt")}), again)
     assert [g.action for g in again.gates] == ["wait", "wait"]
     assert resumed.epoch == 3 and all(m.stage == 1 for m in again.epochs)
+
+
+def test_extending_the_stage_pauses_again_at_the_moved_gate(tiny_parquet: Path, tmp_path: Path) -> None:
+    cfg = _gate_cfg(tiny_parquet, tmp_path, GateFailPolicy.PAUSE, epochs=3)
+    train(cfg, RecordingHooks())
+    extended = {
+        **cfg.to_dict(),
+        "resume": str(tmp_path / "last.pt"),
+        "unfreeze_backbone_epoch": 3,
+        "epochs": 4,
+    }
+    hooks = RecordingHooks()
+    result = train(TrainConfig.from_dict(extended), hooks)
+    _assert_never_passed(hooks)
+    assert [(g.epoch, g.action) for g in hooks.gates] == [(3, "pause")]
+    assert result.outcome is Outcome.AWAITING_DECISION and [m.epoch for m in hooks.epochs] == [2]
 
 
 def test_pause_then_resume_into_stage_two(tiny_parquet: Path, tmp_path: Path) -> None:

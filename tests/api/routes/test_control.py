@@ -81,7 +81,7 @@ def test_force_stage_key_in_the_body_works_like_the_header(
     client: TestClient, engine: Engine, job_body: dict[str, Any]
 ) -> None:
     job_id = running(client, engine, job_body).job_id
-    body = {"stage": 3, "reason": "go deeper", "command_id": "c-9"}
+    body = {"stage": 2, "reason": "go deeper", "command_id": "c-9"}
 
     first = client.post(f"/jobs/{job_id}/stage", json=body)
     again = client.post(f"/jobs/{job_id}/stage", json=body)
