@@ -116,3 +116,32 @@ def test_proceeding_past_a_failed_gate_enters_stage_2(page: Page, stack: Stack) 
     stage = page.locator("#timeline li[data-kind=stage_change]", has_text="stage 1 → 2")
     expect(stage).to_have_count(1, timeout=20_000)
     expect(page.locator("body")).to_have_attribute("data-stream-ended", "succeeded", timeout=20_000)
+
+
+def test_fork_at_the_stage_2_entry_with_other_stage_2_settings(page: Page, stack: Stack) -> None:
+    stack.dataset("forkB", f1=[0.7, 0.82, 0.84, 0.86, 0.87, 0.88], epoch_seconds=0.05)
+    parent = stack.submit(name="fork-parent", data_root="forkB", epochs=6, unfreeze_backbone_epoch=2)
+    stack.wait_state(str(parent["id"]), "succeeded")
+    page.goto(f"/ui/jobs/{parent['id']}")
+
+    page.click("button[data-action=fork]")
+    page.select_option("#control-fields select[name=from]", "stage:2")
+    page.fill("#control-fields input[name=name]", "fork-deeper")
+    page.fill("#control-fields input[name='stage2.unfreeze_ratio']", "0.75")
+    page.fill("#control-fields input[name='stage2.lr']", "2e-5")
+    summary = page.locator("#control-summary")
+    expect(summary).to_contain_text("A new job “fork-deeper” starts from the stage-2 entry checkpoint")
+    expect(summary).to_contain_text("the last 75 % of the backbone unfreezes at lr 2e-05")
+    confirm(page, "unfreeze deeper")
+    page.wait_for_url(re.compile(r"/ui/jobs/(?!" + str(parent["id"]) + r")[0-9a-f]{32}$"))
+    child_id = page.url.rsplit("/", 1)[1]
+
+    expect(page.locator("#job-name")).to_have_text("fork-deeper")
+    expect(page.locator("#parent-link a")).to_have_attribute("href", f"/ui/jobs/{parent['id']}")
+    expect(page.locator("body")).to_have_attribute("data-stream-ended", "succeeded", timeout=20_000)
+    child = stack.status(child_id)
+    assert child["spec"]["stage2"]["unfreeze_ratio"] == 0.75 and child["spec"]["stage2"]["lr"] == 2e-5
+    page.click("#link-compare")
+    expect(page.locator("#chart-compare-1 .legend-item")).to_have_text(["fork-parent", "fork-deeper"])
+    expect(page.locator("input[name=align][value=stage2]")).to_be_checked()
+    expect(page.locator("#compare-body tr").nth(1)).to_contain_text("fork at epoch")
