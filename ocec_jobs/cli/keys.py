@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -52,85 +53,76 @@ def settings_for(args: argparse.Namespace) -> Settings:
     return Settings(home=args.home) if args.home else Settings()
 
 
-def _engine(args: argparse.Namespace) -> Any:
-    """An engine on the settings' database, or ``None`` (and a message) if its schema is not at head."""
-    from jobstore.db import engine_from_settings
+class _DatabaseUnusableError(Exception):
+    """The settings' database cannot be used (unreachable, or its schema is not at head)."""
+
+
+@contextmanager
+def _database(args: argparse.Namespace, *, write: bool) -> Iterator[Any]:
+    """A session on the settings' database (a write transaction if ``write``)."""
+    from jobstore.db import engine_from_settings, read_session, write_transaction
     from jobstore.migrate import is_at_head
 
     settings = settings_for(args)
     try:
         ready = is_at_head(settings.database_url)
     except Exception as exc:  # unreachable server, unreadable file...
-        return _fail(f"cannot read the database: {type(exc).__name__}: {exc}")
+        raise _DatabaseUnusableError(f"cannot read the database: {type(exc).__name__}: {exc}") from exc
     if not ready:
-        return _fail(
+        raise _DatabaseUnusableError(
             "the database has no ocec-jobs schema at the newest migration: "
             "start `ocec-jobs up` once (or run the migrations) first"
         )
-    return engine_from_settings(settings)
+    engine = engine_from_settings(settings)
+    try:
+        with write_transaction(engine) if write else read_session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int) -> int:
     print(f"ocec-jobs keys: {message}", file=sys.stderr)
-    return None
+    return code
 
 
 def run_create(args: argparse.Namespace) -> int:
-    from jobstore.db import write_transaction
     from jobstore.repo import keys
 
-    engine = _engine(args)
-    if engine is None:
-        return 1
     try:
-        with write_transaction(engine) as session:
+        with _database(args, write=True) as session:
             new = keys.create_key(session, name=args.name, role=args.role)
             key_id, name, role = new.record.id, new.record.name, new.record.role
+    except _DatabaseUnusableError as exc:
+        return _fail(str(exc), 1)
     except keys.ApiKeyError as exc:
-        _fail(str(exc))
-        return 2
-    finally:
-        engine.dispose()
+        return _fail(str(exc), 2)
     print(new.secret, flush=True)
     print(f"created API key {key_id} ({name}, {role}). {SHOWN_ONCE}", file=sys.stderr)
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from jobstore.db import read_session
     from jobstore.repo import keys
 
-    engine = _engine(args)
-    if engine is None:
-        return 1
     try:
-        with read_session(engine) as session:
+        with _database(args, write=False) as session:
             rows = [_row(key) for key in keys.list_keys(session)]
-    finally:
-        engine.dispose()
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(_table(rows))
+    except _DatabaseUnusableError as exc:
+        return _fail(str(exc), 1)
+    print(json.dumps(rows, indent=2) if args.json else _table(rows))
     return 0
 
 
 def run_revoke(args: argparse.Namespace) -> int:
-    from jobstore.db import write_transaction
     from jobstore.repo import keys
 
-    engine = _engine(args)
-    if engine is None:
-        return 1
     try:
-        with write_transaction(engine) as session:
+        with _database(args, write=True) as session:
             key = keys.revoke_key(session, key_id=keys.resolve_key_id(session, args.key_id))
             key_id, name = key.id, key.name
-    except keys.ApiKeyNotFoundError as exc:
-        _fail(str(exc))
-        return 1
-    finally:
-        engine.dispose()
+    except (_DatabaseUnusableError, keys.ApiKeyNotFoundError) as exc:
+        return _fail(str(exc), 1)
     print(f"revoked API key {key_id} ({name})")
     return 0
 
