@@ -199,6 +199,10 @@ def _prepare_resume(config: TrainConfig, runtime: Runtime) -> Prepared:
     _to_device(model, runtime)
     plan = build_plan(model, config)
     stage = StageState.from_dict(ck["stage_state"])
+    if stage.pending_commands and not config.resume_commands:
+        dropped = [c.get("command_id") for c in stage.pending_commands]
+        notes.append(f"queued command(s) of the checkpoint's run not carried over: {dropped}")
+        stage.pending_commands = []
     if stage.stage not in plan.stages:
         raise CheckpointError(
             f"{path}: the checkpoint is in stage {stage.stage}, which the config does not define "

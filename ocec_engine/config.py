@@ -64,6 +64,10 @@ class TrainConfig:
     pretrain: str | None = None
     resume: str | None = None
     resume_stage: int | None = None  # on resume: enter this stage at the first epoch (operator)
+    # on resume: keep the FORCE_STAGE commands queued in the checkpoint (a run continued after an
+    # interrupt). False for a new run from another run's checkpoint (a fork) or an operator's jump to
+    # another point: those commands belong to the other run / timeline.
+    resume_commands: bool = True
     stage: int = 1  # stage to start in (1 or 2; 3 when stage3 is configured)
     epochs: int = 30  # total epochs, all stages together
     batch_size: int = 256

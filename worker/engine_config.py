@@ -42,6 +42,7 @@ class RunPlan:
     decision: dict[str, Any] = field(default_factory=dict)
     resumed_by: tuple[str, str] | None = None  # (actor, reason) of the operator's resume or decision
     inherited_from: str | None = None  # a fork: the parent whose history the checkpoint carries
+    resume_commands: bool = True  # False: drop the commands queued in the checkpoint (operator's resume)
 
 
 def plan_run(spec: dict[str, Any], resume_from: dict[str, Any], job_id: str | None = None) -> RunPlan:
@@ -64,6 +65,7 @@ def plan_run(spec: dict[str, Any], resume_from: dict[str, Any], job_id: str | No
         decision=decision,
         resumed_by=(str(actor), str(resume_from.get("reason") or "")) if actor else None,
         inherited_from=str(source) if source and job_id and source != job_id else None,
+        resume_commands=not resume_from.get("drop_queued_commands", False),
     )
 
 
@@ -86,6 +88,7 @@ def build_train_config(plan: RunPlan, job_id: str, settings: Settings) -> TrainC
             else None
         ),
         resume_stage=plan.resume_stage,
+        resume_commands=plan.resume_commands,
         # a stop decision: the budget ends at the checkpoint, so the engine trains nothing more
         epochs=plan.stop_at if plan.stop_at is not None else spec.epochs,
         image_size=[height, width],

@@ -2,8 +2,9 @@
 
 Selectors (the ``from`` of /resume and /fork): ``last`` — the most advanced training state (highest
 epoch, then batch) of any kind; ``best`` — the best-kind record with the highest val F1;
-``stage:N`` — the latest stage-entry checkpoint of stage N; ``epoch:N`` — a checkpoint at epoch N
-(an end-of-epoch one before a mid-epoch one). Only live records count: those of a timeline abandoned
+``stage:N`` — the latest stage-entry checkpoint of stage N; ``epoch:N`` — the state at the end of
+epoch N (an end-of-epoch file before a mid-epoch one, and before a stage entry written at the
+boundary after it: that one is ``stage:N``). Only live records count: those of a timeline abandoned
 by an earlier resume are superseded. ONNX exports are records too but never a resume point.
 """
 
@@ -13,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import case
 from sqlmodel import Session, col, select
 
 from jobstore.dialect import upsert
@@ -121,8 +123,12 @@ def find_checkpoint(session: Session, *, job_id: str, selector: str | Selector) 
         query = query.where(
             CheckpointRecord.kind == CheckpointKind.STAGE_ENTRY, CheckpointRecord.stage == chosen.number
         ).order_by(epoch.desc(), written.desc())
-    else:
-        query = query.where(CheckpointRecord.epoch == chosen.number).order_by(batch, written.desc())
+    else:  # the state at the end of epoch N: an epoch file before last/best, a stage entry last
+        kind = col(CheckpointRecord.kind)
+        entry_last = case((kind == CheckpointKind.EPOCH, 0), (kind == CheckpointKind.STAGE_ENTRY, 2), else_=1)
+        query = query.where(CheckpointRecord.epoch == chosen.number).order_by(
+            batch, entry_last, written.desc()
+        )
     return session.exec(query.order_by(col(CheckpointRecord.id).desc()).limit(1)).first()
 
 

@@ -70,7 +70,7 @@ def request_resume(
     job.spec = _checked_spec(job.spec, changes)
     job.epochs = int(job.spec["epochs"])
     job.infra_retries = 0
-    point = resume_point(record, chosen, changes) | {"actor": actor, "reason": reason}
+    point = resume_point(record, chosen, changes) | operator_point(actor, reason)
     if decision is not None:
         point["decision"] = dict(decision)
     append_event(
@@ -111,7 +111,7 @@ def fork_job(
     create = JobCreate.model_validate(
         {**spec, "name": name or f"{parent.name}-fork", "priority": parent.priority}
     )
-    point = resume_point(record, chosen, changes) | {"actor": actor, "reason": reason}
+    point = resume_point(record, chosen, changes) | operator_point(actor, reason)
     fork_from = {
         "job_id": parent_id, "from": str(chosen), "overrides": changes, "checkpoint": record.path,
         "epoch": record.epoch, "stage": record.stage, "val_f1": record.val_f1,
@@ -146,6 +146,13 @@ def resume_point(
         "batch": record.batch,
         "overrides": dict(overrides),
     }
+
+
+def operator_point(actor: str, reason: str) -> dict[str, Any]:
+    """What an operator's resume or fork adds to the point: who and why, and that commands queued in
+    the checkpoint are not carried over (they belong to another timeline or job; open ones of this
+    job are delivered again by the heartbeat)."""
+    return {"actor": actor, "reason": reason, "drop_queued_commands": True}
 
 
 def automatic_resume_point(session: Session, job: Job, ended: Attempt | None) -> dict[str, Any]:

@@ -18,12 +18,16 @@ def record_stage_change(
 ) -> JobEvent:
     """Fenced: the job entered ``change.to_stage`` at ``change.epoch``; logged with its evidence.
 
+    A change within the stage (``from_stage == to_stage``: a new stage lr on resume) is logged but
+    leaves the job's ``stage_since_epoch`` and ``stage_reason`` (the stage's entry) as they are.
+
     The actor is the operator for a forced stage (``change.actor``), else the worker.
     """
     job = fence(session, job_id=job_id, attempt=attempt)
     job.stage = change.to_stage
-    job.stage_since_epoch = change.epoch
-    job.stage_reason = clip(change.reason)
+    if change.from_stage != change.to_stage:  # an lr change within the stage keeps since/why
+        job.stage_since_epoch = change.epoch
+        job.stage_reason = clip(change.reason)
     session.add(job)
     return append_event(
         session,

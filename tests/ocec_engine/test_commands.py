@@ -90,6 +90,19 @@ def test_a_queued_force_survives_a_preemption(tiny_parquet: Path, tmp_path: Path
     assert [m.stage for m in second.epochs] == [1, 2, 2]
 
 
+def test_a_new_run_from_the_checkpoint_does_not_inherit_its_queued_force(
+    tiny_parquet: Path, tmp_path: Path
+) -> None:
+    cfg = _cfg(tiny_parquet, tmp_path / "parent", epochs=3)
+    train(cfg, RecordingHooks(script={(1, 1): [force(2, "f")]}, stop_at=(1, 2)))
+    child = {**cfg.to_dict(), "output_dir": str(tmp_path / "child"), "resume_commands": False,
+             "resume": str(tmp_path / "parent" / "interrupt.pt")}  # fmt: skip
+    hooks = RecordingHooks()
+    train(TrainConfig.from_dict(child), hooks)
+    assert hooks.transitions() == [] and hooks.results == []  # the parent's command stays the parent's
+    assert hooks.info is not None and any("not carried over" in note for note in hooks.info.notes)
+
+
 def test_a_pause_or_cancel_refuses_a_queued_force(tiny_parquet: Path, tmp_path: Path) -> None:
     # the service expires what a paused attempt leaves open: the force must not come back on resume
     for i, kind in enumerate((CommandKind.PAUSE, CommandKind.CANCEL)):
