@@ -44,6 +44,14 @@ from ocec_engine.steps import train_step
 
 OUT = Path(__file__).resolve().parent / "out"
 BATCH = 256
+MEDIANS = (
+    "train_samples_per_sec",
+    "train_seconds",
+    "first_epoch_train_seconds",
+    "epoch_seconds",
+    "pure_step_samples_per_sec",
+    "load_average",
+)
 
 
 class Collect(NullHooks):
@@ -133,21 +141,28 @@ def pure_rate(
     return statistics.median(rates)
 
 
-def measure(data: Path, policies: list[str], epochs: int) -> list[dict[str, Any]]:
+def measure(data: Path, policies: list[str], epochs: int, repeats: int) -> list[dict[str, Any]]:
+    """Each row ``repeats`` times, engine run then pure step back to back (both see the same load);
+    medians reported."""
     rows = []
     for policy in policies:
         runs = [("stage 1", 1, False, True), ("stage 2", 2, False, True), ("full fine-tune", 1, True, True)]
         if policy == AugmentPolicy.NONE:
             runs.insert(1, ("stage 1 (no cache)", 1, False, False))
         for name, stage, full, cache in runs:
-            row: dict[str, Any] = {
-                "run": name,
-                "augment": policy,
-                **engine_run(data, stage, epochs, policy, full, cache),
-            }
-            row["pure_step_samples_per_sec"] = pure_rate(stage, full, row.pop("_weights"))
-            row["engine_vs_pure"] = row["train_samples_per_sec"] / row["pure_step_samples_per_sec"]
-            row["load_average"] = os.getloadavg()[0]
+            trials = []
+            for _ in range(repeats):
+                trial = engine_run(data, stage, epochs, policy, full, cache)
+                trial["pure_step_samples_per_sec"] = pure_rate(stage, full, trial.pop("_weights"))
+                trial["load_average"] = os.getloadavg()[0]
+                trials.append(trial)
+            row: dict[str, Any] = {"run": name, "augment": policy, "repeats": repeats}
+            for key in MEDIANS:
+                row[key] = statistics.median(t[key] for t in trials)
+            row["engine_vs_pure"] = statistics.median(
+                t["train_samples_per_sec"] / t["pure_step_samples_per_sec"] for t in trials
+            )
+            row["trials"] = trials
             rows.append(row)
             print(_fmt(row), flush=True)
     return rows
@@ -194,10 +209,11 @@ def main() -> None:
         "--reference", action="store_true", help="also time the OCEC-style pipeline (ocec aug)"
     )
     parser.add_argument("--workers", type=int, default=2, help="reference DataLoader workers")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per row (medians reported)")
     args = parser.parse_args()
     data = bench_data(args.n)
     load_before = os.getloadavg()
-    rows = measure(data, args.augment, args.epochs)
+    rows = measure(data, args.augment, args.epochs, args.repeats)
     result: dict[str, Any] = {
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
         "torch": torch.__version__,
