@@ -7,7 +7,7 @@ import logging
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from api import errors, security
+from api import errors, observability, security
 from api.auth import get_actor
 from api.auth.policy import check_routes
 from api.lifespan import lifespan
@@ -22,8 +22,10 @@ from api.routes import (
     keys,
     metrics,
     plots,
+    prometheus,
     session,
     stream,
+    uploads,
 )
 from api.settings import api_settings
 from jobstore.settings import Settings
@@ -35,7 +37,7 @@ AUTH_OFF_WARNING = (
     "jobs and download models. Only run it like this on a machine nobody else can reach."
 )
 # Every route of these routers needs a key (viewer to read, operator to write: api.auth.identity).
-PROTECTED = (jobs, metrics, events, stream, control, checkpoints, plots)
+PROTECTED = (jobs, metrics, events, stream, control, checkpoints, plots, uploads, prometheus)
 # Open, or protected route by route: probes, the dashboard's page shells (their data calls are
 # protected), sign-in/out, key management (admin on each route). ``check_routes`` verifies it.
 OPEN = (health, dashboard, session, keys)
@@ -61,7 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     errors.document_problems(app)
     app.add_middleware(StrictJsonMiddleware)  # inside the body limit: it reads bounded bodies only
-    security.install(app, resolved.cors_origins, resolved.max_body_bytes)
+    security.install(app, resolved.cors_origins, resolved.max_body_bytes, uploads.body_limits(resolved))
+    app.state.observability = observability.Observability(lambda: app.state.resources.engine)
+    # outermost: every answer is timed, the middleware's own 413s included
+    app.add_middleware(observability.RequestMetricsMiddleware, observability=app.state.observability)
     auth = [Depends(get_actor)]
     for module in PROTECTED:
         app.include_router(module.router, dependencies=auth, responses=errors.problems(401, 403))

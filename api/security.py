@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 
 from fastapi import FastAPI
@@ -79,16 +79,18 @@ class BodyLimitMiddleware:
     a chunked body is cut off inside it, where the problem-details handlers answer.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, overrides: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.overrides = dict(overrides or {})  # path -> limit (uploads take files, not JSON)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.overrides.get(scope["path"], self.limit)
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isascii() and declared.isdigit() and int(declared) > self.limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
             await problem_json(413, TOO_LARGE, scope["path"])(scope, receive, send)
             return
         received = 0
@@ -97,15 +99,20 @@ class BodyLimitMiddleware:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.limit:
+            if received > limit:
                 raise HTTPException(413, TOO_LARGE)
             return message
 
         await self.app(scope, receive_limited, send)
 
 
-def install(app: FastAPI, cors_origins: Sequence[str], max_body_bytes: int) -> None:
-    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes)
+def install(
+    app: FastAPI,
+    cors_origins: Sequence[str],
+    max_body_bytes: int,
+    body_limits: Mapping[str, int] | None = None,
+) -> None:
+    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes, overrides=body_limits)
     app.add_middleware(SecurityHeadersMiddleware)
     if cors_origins:  # closed unless settings name the origins allowed
         app.add_middleware(

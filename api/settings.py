@@ -52,6 +52,18 @@ class ApiSettings(Settings):
         allow_inf_nan=False,
         description="last_used_at of a key is written at most this often.",
     )
+    upload_max_files: int = Field(
+        default=200_000,
+        ge=1,
+        le=10_000_000,
+        description="Most images (parquet rows or zip entries) in a dataset upload.",
+    )
+    upload_max_extracted_bytes: int = Field(
+        default=1 << 33, ge=1024, description="Largest content of an uploaded zip dataset once extracted."
+    )
+    upload_max_image_pixels: int = Field(
+        default=1 << 24, ge=1, description="Largest image (width x height) in a dataset upload."
+    )
 
 
 def api_settings(settings: Settings | None = None) -> ApiSettings:

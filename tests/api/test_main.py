@@ -32,6 +32,14 @@ EXPECTED_OPERATIONS = {
     "keys-list_keys",
     "keys-create_key",
     "keys-revoke_key",
+    "control-decide",
+    "uploads-upload_model",
+    "uploads-upload_dataset",
+    "uploads-list_models",
+    "uploads-list_datasets",
+    "uploads-get_model",
+    "uploads-get_dataset",
+    "observability-prometheus_metrics",
 }
 
 
