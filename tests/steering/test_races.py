@@ -28,7 +28,8 @@ LONG_EPOCHS: dict[str, Any] = {  # ~110 batches per epoch on B600: time to aim i
     "data_root": "B600", "pretrain": PRETRAIN, "batch_size": 4, "lr": LR, "augment": "light",
 }  # fmt: skip
 STAGE3 = {"unfreeze_ratio": 1.0, "lr_factor": 0.025, "gate_f1": 1.0, "epoch": 999}  # only by hand
-LATE = 0.8  # aim at the last fifth of an epoch
+LATE = 0.8  # aim at the last fifth of an epoch (epoch 1 also validates, so this often lands after it)
+EARLY = 0.3  # aim inside the epoch: a pause or cancel lands while it still trains
 
 
 def at(timestamp: str) -> datetime:
@@ -109,12 +110,16 @@ def test_forces_sent_in_the_last_batches_and_at_the_boundary_apply_once(steering
             assert_stage_row(row, 3, {"head": LR * 0.025, "backbone": LR * 0.025})
 
 
-@pytest.mark.parametrize("stop", ["pause", "cancel"])
-def test_commands_sent_as_the_last_epoch_ends_are_settled(steering: Steering, stop: str) -> None:
+@pytest.mark.parametrize(
+    ("stop", "aim"),
+    [("pause", EARLY), ("pause", LATE), ("cancel", EARLY), ("cancel", LATE)],
+    ids=["pause-mid", "pause-end", "cancel-mid", "cancel-end"],
+)
+def test_commands_sent_as_the_last_epoch_ends_are_settled(steering: Steering, stop: str, aim: float) -> None:
     s = steering
     job_id = s.submit(f"race-end-{stop}", epochs=2, **LONG_EPOCHS)
     first = s.wait_row(job_id, 1)
-    time.sleep(first["epoch_seconds"] * LATE)  # the last batches of the last epoch
+    time.sleep(first["epoch_seconds"] * aim)  # into the last epoch (EARLY) or its last batches (LATE)
     answers = send_together(
         (s.alice, f"/jobs/{job_id}/stage", {"stage": 2, "reason": "just in time?"}),
         (s.bob, f"/jobs/{job_id}/{stop}", {"reason": "just in time?"}),

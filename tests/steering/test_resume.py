@@ -1,13 +1,17 @@
 """POST /jobs/{id}/resume by hand through HTTP against a real worker: the cancelled forced job
 continues as the same job from its stage-2 entry checkpoint with a new lr and epoch budget; the worker
 confirms what it restored (attempt row via the status, a ``restored`` event), the epochs past the
-checkpoint are superseded (kept, never duplicated) and the new epochs run at the new stage-2 lr."""
+checkpoint are superseded (kept, never duplicated) and the new epochs run at the new stage-2 lr. A
+job that failed (its dataset went away) resumes from an epoch once the data is back. (Paused: the
+completion races; awaiting_decision: the decisions; interrupted jobs take the same path, see
+tests/faults.)"""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.steering.conftest import Forced
+from ocec_engine.synthetic import make_dataset
+from tests.steering.conftest import PRETRAIN, Forced
 from tests.steering.expect import assert_problem, assert_stage_row
 from tests.steering.stack import Steering
 
@@ -61,3 +65,50 @@ def test_resume_from_a_stage_entry_with_a_new_lr_and_budget(steering: Steering, 
     assert [(e["actor"], e["evidence"]["new_lr"]) for e in lr_change] == [
         (s.bob.actor, pytest.approx(NEW_LR * 0.05))
     ]
+
+
+def test_a_failed_job_resumes_from_an_epoch_once_its_data_is_back(steering: Steering) -> None:
+    s = steering
+    data = s.harness.settings.data_root
+    make_dataset(data / "Bf", domain="B", n=128, seed=2)
+    spec = {
+        "data_root": "Bf",
+        "pretrain": PRETRAIN,
+        "epochs": 12,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "augment": "light",
+    }
+    job_id = s.submit("fails-then-resumes", **spec)
+    s.wait_row(job_id, 1)
+    assert s.alice.post(f"/jobs/{job_id}/pause", {"reason": "maintenance"}).status_code == 202
+    paused = s.wait_state(job_id, "paused", "succeeded")
+    assert paused["state"] == "paused", paused["state_reason"]
+    (data / "Bf").rename(data / "Bf.unmounted")  # the dataset volume goes away
+
+    assert s.alice.post(f"/jobs/{job_id}/resume", {"reason": "maintenance over"}).status_code == 202
+    failed = s.wait_state(job_id, "failed", "succeeded")
+    assert failed["state"] == "failed" and "data_root 'Bf' not found" in failed["state_reason"]
+    (data / "Bf.unmounted").rename(data / "Bf")
+    budget = paused["epoch"] + 2
+    body = {"from": "epoch:1", "lr": 5e-4, "epochs": budget, "reason": "data is back; from epoch 1, gentler"}
+    assert s.bob.post(f"/jobs/{job_id}/resume", body).status_code == 202
+    done = s.wait_state(job_id, "succeeded", "failed")
+
+    assert done["state"] == "succeeded", done["state_reason"]
+    assert (done["restore"]["epoch"], done["restore"]["stage"], done["restore"]["requested"]) == (
+        1,
+        1,
+        "epoch:1",
+    )
+    rows = s.metrics(job_id)
+    assert [r["epoch"] for r in rows] == list(range(1, budget + 1))
+    for row in rows[1:]:
+        assert_stage_row(row, 1, {"head": 5e-4})
+    superseded = [r["epoch"] for r in s.metrics(job_id, superseded=True) if r["superseded"]]
+    assert superseded == list(range(2, paused["epoch"] + 1))  # what the paused run did past epoch 1
+    states = [(e["from_state"], e["to_state"]) for e in s.events(job_id, "state_change")]
+    assert states[-7:] == [
+        ("running", "paused"), ("paused", "queued"), ("queued", "running"), ("running", "failed"),
+        ("failed", "queued"), ("queued", "running"), ("running", "succeeded"),
+    ]  # fmt: skip
