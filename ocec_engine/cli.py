@@ -50,7 +50,8 @@ exit codes: 0 completed; 2 error (one line on stderr); 3 stopped by a stage gate
 4 awaiting a decision (gate policy "pause"); 5 paused / cancelled / interrupted (Ctrl-C writes
 interrupt.pt; resume with --resume OUTPUT_DIR/interrupt.pt).
 files in --output_dir: last.pt, best.pt, best.onnx, stage{N}_entry.pt, epochs/epoch_NNNN.pt,
-interrupt.pt, metrics.jsonl (one row per epoch), events.jsonl. Details: docs/engine.md.
+interrupt.pt, metrics.jsonl (one row per epoch), events.jsonl, tensorboard/ (event files for
+tensorboard --logdir). Details: docs/engine.md.
 """
 
 
@@ -303,14 +304,19 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from ocec_engine.console import ConsoleHooks
+    from ocec_engine.hooks import CompositeHooks
     from ocec_engine.loop import train
+    from ocec_engine.tensorboard import open_tensorboard
 
     config = config_from_args(a)
     if a.dry_run:
         print(json.dumps(plan_preview(config), indent=2))
         return 0
-    hooks = ConsoleHooks(config.output_dir, progress=not a.no_progress, handle_sigint=True)
-    result = train(config, hooks)
+    console = ConsoleHooks(config.output_dir, progress=not a.no_progress, handle_sigint=True)
+    tensorboard, notice = open_tensorboard(config.output_dir)  # <output_dir>/tensorboard
+    if notice:
+        print(notice, file=sys.stderr)
+    result = train(config, CompositeHooks(console, tensorboard))
     return EXIT_CODES[result.outcome]
 
 

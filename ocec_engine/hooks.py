@@ -213,3 +213,50 @@ class NullHooks:
 
     def should_stop(self) -> str | None:
         return None
+
+
+class CompositeHooks:
+    """Several hooks as one (e.g. the worker's database hooks + TensorBoard): every call goes to each
+    in order, so an exception from the first (a fenced-out attempt) stops the others; commands are
+    those of all, ``should_stop`` the first reason given."""
+
+    def __init__(self, *hooks: TrainingHooks) -> None:
+        self.hooks = hooks
+
+    def on_train_start(self, info: RunInfo) -> None:
+        for hook in self.hooks:
+            hook.on_train_start(info)
+
+    def on_epoch_end(self, metrics: EpochMetrics) -> None:
+        for hook in self.hooks:
+            hook.on_epoch_end(metrics)
+
+    def on_gate_check(self, check: GateCheck) -> None:
+        for hook in self.hooks:
+            hook.on_gate_check(check)
+
+    def on_command_result(self, result: CommandResult) -> None:
+        for hook in self.hooks:
+            hook.on_command_result(result)
+
+    def on_stage_change(self, event: StageEvent) -> None:
+        for hook in self.hooks:
+            hook.on_stage_change(event)
+
+    def on_checkpoint(self, info: CheckpointInfo) -> None:
+        for hook in self.hooks:
+            hook.on_checkpoint(info)
+
+    def on_train_end(self, result: TrainResult) -> None:
+        for hook in self.hooks:
+            hook.on_train_end(result)
+
+    def on_batch_end(self, epoch: int, batch: int, batches: int, loss: float) -> None:
+        for hook in self.hooks:
+            hook.on_batch_end(epoch, batch, batches, loss)
+
+    def poll_commands(self) -> list[Command]:
+        return [command for hook in self.hooks for command in hook.poll_commands()]
+
+    def should_stop(self) -> str | None:
+        return next((reason for hook in self.hooks if (reason := hook.should_stop())), None)

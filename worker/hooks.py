@@ -28,7 +28,8 @@ from jobstore.records import CheckpointRow, EpochRow, GateCheckRow, StageChange
 from jobstore.repo import checkpoints, commands, leases, metrics, stages
 from jobstore.repo.commands import CommandView
 from jobstore.settings import Settings
-from ocec_engine.hooks import Command, CommandKind
+from ocec_engine.hooks import Command, CommandKind, CompositeHooks
+from ocec_engine.tensorboard import open_tensorboard
 from worker.dbwrite import write_retrying
 from worker.engine_config import relative_to_runs
 
@@ -184,6 +185,16 @@ class DbHooks:
             self._fenced = str(exc)
             log.warning("%s refused: %s", what, exc)
             raise AttemptFenced(str(exc)) from exc
+
+
+def with_tensorboard(hooks: DbHooks, run_dir: Path) -> Any:
+    """The database hooks first (a fenced-out attempt raises there, so it writes nothing more), then
+    TensorBoard event files under ``<run dir>/tensorboard``; the database hooks alone (and a warning)
+    when the tensorboard package is not installed."""
+    tensorboard, notice = open_tensorboard(run_dir)
+    if notice:
+        log.warning("job %s: %s", hooks.ref.job_id, notice)
+    return CompositeHooks(hooks, tensorboard)
 
 
 def stage_since(history: list[dict[str, Any]], stage: int, restored_epoch: int) -> int:

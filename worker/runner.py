@@ -46,7 +46,14 @@ from worker.engine_config import (
 )
 from worker.engine_entry import EngineEntryError, EngineFn, resolve_engine
 from worker.heartbeat import Heartbeat, LeaseLostError
-from worker.hooks import DB_OUTAGE_SECONDS, AttemptFenced, AttemptRef, DbHooks, checkpoint_row
+from worker.hooks import (
+    DB_OUTAGE_SECONDS,
+    AttemptFenced,
+    AttemptRef,
+    DbHooks,
+    checkpoint_row,
+    with_tensorboard,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +152,7 @@ class _Attempt:
         )
         self.heartbeat.start()
         try:
-            result = train(config, hooks)
+            result = train(config, with_tensorboard(hooks, run_dir(self.ref.settings, self.ref.job_id)))
         except AttemptFenced as exc:
             log.warning("job %s attempt %d fenced out: %s", self.ref.job_id, self.ref.attempt, exc)
             return RunStatus.FENCED
