@@ -1,0 +1,178 @@
+"""``ocec-jobs`` client commands as real subprocesses against a real uvicorn server and a real Celery
+worker (fake engine): submit and follow a progressive job, steer it, download, upload, and the exit
+codes of every outcome and every error (docs/cli.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from ocec_jobs.cli.client.exitcodes import Exit
+from tests.ocec_jobs.client.conftest import Stack, wait_for
+
+MODEL_A = Path("/work/shared/fixtures/ocec_reference/ocec_ref_cosface_epoch0012.pt")
+PARQUET = Path("/work/shared/fixtures/ocec_reference/dataset.parquet")
+CLIENT_COMMANDS = (
+    "submit", "list", "status", "follow", "stage", "decide", "resume", "fork", "pause", "cancel", "download",
+    "upload-model", "upload-dataset",
+)  # fmt: skip
+
+
+def submitted(stack: Stack, *argv: str) -> str:
+    done = stack.cli("submit", "--json", *argv)
+    assert done.code == Exit.OK, done.err
+    job = json.loads(done.out)
+    assert job["state"] == "queued"
+    return str(job["id"])
+
+
+def test_submit_follow_shows_the_stage_transition_and_exits_0(stack: Stack) -> None:
+    data = stack.dataset("gate-opens", f1=[0.5, 0.85, 0.9], epoch_seconds=0.2)
+    done = stack.cli("submit", "--data-root", data, "--name", "cli-follow", "--epochs", "4",
+                     "--unfreeze-backbone-epoch", "2", "--gate-f1", "0.8", "--follow")  # fmt: skip
+
+    assert done.code == Exit.OK, done.err
+    lines = done.out.splitlines()
+    assert lines[0].startswith("following job ") and "(cli-follow)" in lines[0]
+    assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/4", "2/4", "3/4", "4/4"]
+    gate_failed = next(i for i, line in enumerate(lines) if "gate to stage 2 before epoch 2" in line)
+    transition = next(i for i, line in enumerate(lines) if line.startswith("stage 1 -> 2 at epoch 3 (gate)"))
+    assert "not passed" in lines[gate_failed] and gate_failed < transition
+    assert "epoch 3/4 stage 2" in lines[transition + 1]  # printed as it happened: before epoch 3's row
+    assert lines[-1].startswith("succeeded:")
+
+
+def test_json_output_parses_and_follow_json_ends_with_the_end_event(stack: Stack) -> None:
+    job_id = submitted(
+        stack, "--data-root", stack.dataset("json", f1=[0.9], epoch_seconds=0.05), "--epochs", "2"
+    )
+
+    followed = stack.cli("follow", job_id, "--json")
+    status = stack.cli("status", job_id, "--json")
+    listing = stack.cli("list", "--json", "--state", "succeeded")
+
+    assert followed.code == Exit.OK, followed.err
+    messages = [json.loads(line) for line in followed.out.splitlines()]
+    assert messages[-1]["event"] == "end" and messages[-1]["data"]["state"] == "succeeded"
+    assert [m["data"]["epoch"] for m in messages if m["event"] == "metric"] == [1, 2]
+    assert all(m["id"] for m in messages[:-1])  # every message but the end carries its event id
+    assert json.loads(status.out)["state"] == "succeeded"
+    assert job_id in {job["id"] for job in json.loads(listing.out)}
+
+
+def test_a_failed_job_exits_1_and_a_cancelled_one_7(stack: Stack) -> None:
+    failing = submitted(stack, "--data-root", stack.dataset("fails", fail={"kind": "crash", "epoch": 2}),
+                        "--epochs", "3")  # fmt: skip
+    done = stack.cli("follow", failing)
+    assert done.code == Exit.JOB_FAILED, done.err
+    assert done.out.splitlines()[-1].startswith("failed:")
+
+    slow = submitted(stack, "--data-root", stack.dataset("slow", epoch_seconds=0.5), "--epochs", "40")
+    stack.wait_state(slow, "running")
+    cancel = stack.cli("cancel", slow, "--reason", "enough")
+    assert cancel.code == Exit.OK and "command cancel" in cancel.out
+    assert stack.cli("follow", slow).code == Exit.JOB_CANCELLED
+
+
+def test_a_gate_that_waits_for_a_person_exits_8_then_decide_follows_to_the_end(stack: Stack) -> None:
+    data = stack.dataset("gate-fails", f1=[0.5], epoch_seconds=0.05)
+    job_id = submitted(stack, "--data-root", data, "--epochs", "4", "--unfreeze-backbone-epoch", "2",
+                       "--on-gate-fail", "pause")  # fmt: skip
+
+    waiting = stack.cli("follow", job_id)
+    assert waiting.code == Exit.JOB_WAITING, waiting.err
+    assert "awaiting_decision" in waiting.out and f"ocec-jobs decide {job_id}" in waiting.out
+
+    decided = stack.cli("decide", job_id, "proceed", "--reason", "F1 0.5 is fine for a test", "--follow")
+    assert decided.code == Exit.OK, decided.err
+    assert "stage 1 -> 2 at epoch 2" in decided.out and "decision by cli-user" in decided.out
+
+
+def test_pause_resume_stage_and_fork(stack: Stack) -> None:
+    data = stack.dataset("steer", f1=[0.5], epoch_seconds=0.3)
+    job_id = submitted(stack, "--data-root", data, "--epochs", "30", "--unfreeze-backbone-epoch", "20")
+    stack.wait_state(job_id, "running")
+
+    forced = stack.cli("stage", job_id, "2", "--reason", "skip the gate")
+    assert forced.code == Exit.OK and "command force_stage" in forced.out
+    wait_for(lambda: stack.harness.events(job_id, "stage_change"), 30, "the forced stage")
+    assert stack.cli("pause", job_id, "--reason", "lunch").code == Exit.OK
+    stack.wait_state(job_id, "paused")
+    again = stack.cli("resume", job_id, "--epochs", "4", "--unfreeze-backbone-epoch", "3", "--follow")
+    assert again.code == Exit.OK, again.err
+    assert again.out.splitlines()[-1].startswith("succeeded:")
+
+    fork = stack.cli("fork", job_id, "--from", "best", "--name", "child", "--gate-f1", "0.6", "--json")
+    assert fork.code == Exit.OK, fork.err
+    child = json.loads(fork.out)
+    assert (
+        child["parent_job_id"] == job_id
+        and child["name"] == "child"
+        and child["spec"]["stage2"]["gate_f1"] == 0.6
+    )
+    stack.cli("cancel", child["id"])
+
+
+def test_download_artifacts_and_the_plot(stack: Stack, tmp_path: Path) -> None:
+    job_id = submitted(
+        stack, "--data-root", stack.dataset("dl", f1=[0.9], epoch_seconds=0.05), "--epochs", "2"
+    )
+    assert stack.cli("follow", job_id).code == Exit.OK
+
+    best = stack.cli("download", job_id, "best.pt", "-o", str(tmp_path / "best.pt"), "--json")
+    plot = stack.cli("download", job_id, "plot.png", "-o", str(tmp_path / "curves.png"))
+    again = stack.cli("download", job_id, "best.pt", "-o", str(tmp_path / "best.pt"))
+    missing = stack.cli("download", job_id, "nothing.pt", "-o", str(tmp_path / "n.pt"))
+
+    assert best.code == Exit.OK, best.err
+    with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {stack.operator}"}) as http:
+        assert (tmp_path / "best.pt").read_bytes() == http.get(f"/jobs/{job_id}/artifacts/best.pt").content
+    assert json.loads(best.out)["bytes"] == (tmp_path / "best.pt").stat().st_size
+    assert plot.code == Exit.OK and (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    assert again.code == Exit.USAGE and "--force" in again.err
+    assert missing.code == Exit.REFUSED and not (tmp_path / "n.pt").exists() and "404" in missing.err
+
+
+def test_uploads_and_a_job_that_names_them(stack: Stack) -> None:
+    model = stack.cli("upload-model", str(MODEL_A), "--json")
+    dataset = stack.cli("upload-dataset", str(PARQUET))
+    assert model.code == dataset.code == Exit.OK, (model.err, dataset.err)
+    model_id = json.loads(model.out)["id"]
+    assert 'use in a job: {"data_root": "uploads/' in dataset.out
+    dataset_id = dataset.out.split()[1]
+
+    job = json.loads(stack.cli("submit", "--json", "--pretrain", f"upload:{model_id}", "--data-root",
+                               f"upload:{dataset_id}", "--epochs", "1").out)  # fmt: skip
+    assert job["spec"]["pretrain"] == json.loads(model.out)["path"]
+    assert job["spec"]["data_root"] == f"uploads/{dataset_id}"
+    stack.cli("cancel", job["id"])
+    unknown = stack.cli("submit", "--data-root", "upload:0123456789abcdef0123456789abcdef")
+    assert unknown.code == Exit.REFUSED and "data_root: upload" in unknown.err
+
+
+def test_errors_are_one_line_with_their_exit_code(stack: Stack, tmp_path: Path) -> None:
+    down = stack.cli("list", url="http://127.0.0.1:9")
+    no_key = stack.cli("list", key=None)
+    wrong_key = stack.cli("list", key="ocec_not-a-key")
+    viewer = stack.cli("submit", "--data-root", "x", key="viewer")
+    unknown = stack.cli("status", "0123456789abcdef0123456789abcdef")
+    invalid = stack.cli("submit", "--data-root", stack.dataset("v"), "--lr", "5")
+    bad_file = stack.cli("submit", "--spec", str(tmp_path / "missing.json"))
+
+    assert (down.code, no_key.code, wrong_key.code, viewer.code) == (3, 4, 4, 4)
+    assert (unknown.code, invalid.code, bad_file.code) == (5, 5, 2)
+    assert "cannot reach the ocec-jobs server at http://127.0.0.1:9" in down.err
+    assert "OCEC_API_KEY" in no_key.err and "OCEC_API_KEY" in wrong_key.err and "403" in viewer.err
+    assert "lr" in invalid.err and "422" in invalid.err
+    for result in (down, no_key, wrong_key, viewer, unknown, invalid, bad_file):
+        assert result.out == "" and result.err.count("\n") == 1 and "Traceback" not in result.err
+        assert result.err.startswith("ocec-jobs: ")
+
+
+def test_help_lists_the_client_commands(stack: Stack) -> None:
+    done = stack.cli("--help", key=None)
+    assert done.code == 0
+    for command in CLIENT_COMMANDS:
+        assert f"    {command}" in done.out
