@@ -100,8 +100,8 @@ class Settings(BaseSettings):
         default=1 << 20, ge=1024, le=1 << 30, description="Largest JSON request body."
     )
     max_upload_bytes: int = Field(default=1 << 32, ge=1024, description="Largest uploaded file.")
-    default_page_size: int = Field(default=50, ge=1, le=10_000)
-    max_page_size: int = Field(default=500, ge=1, le=10_000)
+    default_page_size: int = Field(default=50, ge=1, le=10_000, description="List page size without a limit.")
+    max_page_size: int = Field(default=500, ge=1, le=10_000, description="Largest list page (capped).")
     sqlite_busy_timeout_ms: int = Field(
         default=30_000, ge=0, le=600_000, description="How long a SQLite writer waits for the lock."
     )

@@ -61,7 +61,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 def _resume_flags(parser: argparse.ArgumentParser, *, default_from: str) -> None:
     parser.add_argument("job_id", metavar="JOB")
     parser.add_argument(
-        "--from", dest="from_", default=None, help=f"last | best | stage:N | epoch:N (default {default_from})"
+        "--from",
+        dest="from_",
+        default=None,
+        metavar="SELECTOR",
+        help=f"last | best | stage:N | epoch:N (default {default_from})",
     )
     parser.add_argument("--stage", type=int, choices=(1, 2, 3), help="continue in this stage (once)")
     parser.add_argument("--lr", type=float, help="new base lr")

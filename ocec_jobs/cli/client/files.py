@@ -28,6 +28,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     download.add_argument(
         "artifact",
         nargs="?",
+        metavar="ARTIFACT",
         default="best.pt",
         help=f"{', '.join(ARTIFACTS)} or a checkpoint path from /checkpoints (default best.pt)",
     )

@@ -36,7 +36,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_follow_flags(submit, "then follow it to its end (exit code = its outcome)")
 
     listing = add(subparsers, "list", run_list, "list jobs, newest first", [common])
-    listing.add_argument("--state", action="append", choices=STATES, help="repeatable")
+    listing.add_argument(
+        "--state", action="append", choices=STATES, metavar="STATE", help=f"repeatable: {', '.join(STATES)}"
+    )
     listing.add_argument("--stage", type=int, choices=(1, 2, 3))
     listing.add_argument("--name", help="substring of the name, any case")
     listing.add_argument("--limit", type=int, default=20, help="jobs per page (default 20)")

@@ -54,7 +54,11 @@ SPEC_FLAGS = (
 
 def add_spec_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--spec", type=Path, default=None, help="job spec file, JSON or YAML (flags override it)"
+        "--spec",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="job spec file, JSON or YAML (flags override it)",
     )
     group = parser.add_argument_group("job spec (docs/api.md: POST /jobs)")
     for item in SPEC_FLAGS:
@@ -68,7 +72,10 @@ def add_spec_flags(parser: argparse.ArgumentParser) -> None:
                 item.flag, dest=dest, action="store_const", const=False, default=None, help=item.help
             )
         else:
-            group.add_argument(item.flag, dest=dest, type=item.kind, default=None, help=item.help)
+            metavar = item.flag.lstrip("-").upper().replace("-", "_")
+            group.add_argument(
+                item.flag, dest=dest, type=item.kind, default=None, metavar=metavar, help=item.help
+            )
     group.add_argument(
         "--set",
         dest="spec_set",
