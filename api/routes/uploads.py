@@ -24,10 +24,11 @@ from api.deps import ActorDep, EngineDep, SettingsDep
 from api.errors import ApiError, ProblemType, invalid_field, problems
 from api.settings import ApiSettings
 from api.uploads import store
-from api.uploads.checkpoint import CheckpointRejectedError, check_checkpoint
+from api.uploads.checkpoint import check_checkpoint
 from api.uploads.datasets import DatasetLimits, DatasetRejectedError, Rejection
 from api.uploads.parquet_data import check_parquet
 from api.uploads.receive import FILE_FIELD, Received, receive
+from api.uploads.rejected import RejectedError
 from api.uploads.zip_data import check_zip
 from jobstore.db import read_session, write_transaction
 from jobstore.models import Upload, new_id
@@ -193,10 +194,9 @@ def _accept(
     try:
         name, meta = _place(kind, received, partial, settings)
         folder = store.finish(partial, root, upload_id)
-    except CheckpointRejectedError as exc:
-        raise invalid_field(FILE_FIELD, f"not an acceptable checkpoint: {exc}", exc.kind) from exc
-    except DatasetRejectedError as exc:
-        raise invalid_field(FILE_FIELD, f"not an acceptable dataset: {exc}", exc.kind) from exc
+    except RejectedError as exc:
+        what = "checkpoint" if kind.kind is UploadKind.MODEL else "dataset"
+        raise invalid_field(FILE_FIELD, f"not an acceptable {what}: {exc}", str(exc.kind)) from exc
     finally:
         store.discard(partial)  # gone after a successful rename
     path = f"{folder}/{name}" if name else folder

@@ -13,10 +13,12 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from api.uploads.pickle_scan import MalformedPickleError, TensorRef, UnsafePickleError, scan
+from api.uploads.rejected import RejectedError
 
 MAX_PICKLE_BYTES = 64 << 20  # data.pkl of a checkpoint is small: tensors live in data/<key>
 MODULE_PREFIX = "module."
@@ -24,15 +26,11 @@ STATE_KEYS = ("model_state", "model")  # where the engine looks for the weights 
 PLAIN = (str, int, float, bool, type(None))
 
 
-class CheckpointRejectedError(ValueError):
-    """Why the file is not an acceptable checkpoint; ``kind`` is the 422 error type."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+class CheckpointRejectedError(RejectedError):
+    """Why the file is not an acceptable checkpoint."""
 
 
-class Rejection:
+class Rejection(StrEnum):
     NOT_ZIP = "checkpoint_format"
     LAYOUT = "checkpoint_layout"
     UNSAFE = "checkpoint_unsafe"

@@ -17,6 +17,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from api.uploads.rejected import RejectedError
+
 LABELS = {0: "closed", 1: "open"}
 LABEL_OF_NAME = {name: label for label, name in LABELS.items()}
 CLASS_DIRS = frozenset(LABELS.values())
@@ -41,15 +43,11 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", 
 MIN_PER_CLASS_UNSPLIT = 2
 
 
-class DatasetRejectedError(ValueError):
-    """Why the upload is not a usable dataset; ``kind`` is the 422 error type."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+class DatasetRejectedError(RejectedError):
+    """Why the upload is not a usable dataset."""
 
 
-class Rejection:
+class Rejection(StrEnum):
     FORMAT = "dataset_format"
     COLUMNS = "dataset_columns"
     LABELS = "dataset_labels"

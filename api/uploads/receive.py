@@ -144,12 +144,12 @@ def _callbacks(parts: _Parts) -> MultipartCallbacks:
 
     def on_headers_finished() -> None:
         _, options = parse_options_header(parts.disposition)
-        if options.get(b"name") == FILE_FIELD.encode() and b"filename" in options:
+        if options.get(b"name") == FILE_FIELD.encode():  # `-F file=@x.pt`, or `-F file=<x.pt` (no name)
             parts.files += 1
             if parts.files > 1:
                 fail(invalid_field(FILE_FIELD, "send exactly one file part", "multipart_invalid"))
             parts.in_file = True
-            parts.filename = options[b"filename"].decode("utf-8", "replace")
+            parts.filename = options.get(b"filename", b"").decode("utf-8", "replace")
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if parts.in_file and parts.error is None:

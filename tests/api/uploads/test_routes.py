@@ -52,6 +52,8 @@ def test_a_model_upload_by_form_and_by_raw_body(http: httpx.Client, api_settings
     assert upload["meta"]["checkpoint"]["format"] == "ocec" and upload["meta"]["checkpoint"]["tensors"] == 62
     assert (api_settings.model_root / upload["path"]).read_bytes() == MODEL_A.read_bytes()
 
+    unnamed = http.post("/models", files={"file": (None, MODEL_A.read_bytes())})  # a part without a filename
+    assert unnamed.status_code == 200 and unnamed.json()["id"] == upload["id"]
     again = http.post(
         "/models?filename=other.pt",
         content=MODEL_A.read_bytes(),
@@ -125,6 +127,8 @@ def test_malformed_requests(http: httpx.Client) -> None:
     empty = http.post("/models", content=b"", headers={"Content-Type": "application/octet-stream"})
     assert empty.status_code == 422 and empty.json()["errors"][0]["type"] == "upload_empty"
     no_file = http.post("/models", files={"other": ("x.pt", b"123")})
+    two_files = http.post("/models", files=[("file", ("a.pt", b"1")), ("file", ("b.pt", b"2"))])
+    assert two_files.status_code == 422 and two_files.json()["errors"][0]["type"] == "multipart_invalid"
     assert no_file.status_code == 422 and no_file.json()["errors"][0]["type"] == "missing"
     no_boundary = http.post("/models", content=b"--x", headers={"Content-Type": "multipart/form-data"})
     assert no_boundary.status_code == 422

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "worker"))  # the worker harness
 
@@ -25,6 +24,7 @@ from jobstore.db import make_engine, write_transaction
 from jobstore.migrate import upgrade_to_head
 from jobstore.repo import keys
 from jobstore.repo.keys import Role
+from tests.api.conftest import forget_queue
 from tests.api.dashboard.stack import serve
 
 CLIENT_ENV = ("OCEC_URL", "OCEC_API_KEY", "DATABASE_URL", "REDIS_URL", "OCEC_HOME")
@@ -93,9 +93,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
     finally:
         harness.stop_workers()
         db.dispose()
-        client = redis.Redis.from_url(redis_url)
-        client.delete(queue, f"_kombu.binding.{queue}")  # only this module's keys: never FLUSHDB
-        client.close()
+        forget_queue(redis_url, queue)  # only this module's keys: never FLUSHDB
 
 
 __all__ = ["Result", "Stack", "wait_for"]

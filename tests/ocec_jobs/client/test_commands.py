@@ -99,8 +99,8 @@ def test_pause_resume_stage_and_fork(stack: Stack) -> None:
     assert forced.code == Exit.OK and "command force_stage" in forced.out
     wait_for(lambda: stack.harness.events(job_id, "stage_change"), 30, "the forced stage")
     assert stack.cli("pause", job_id, "--reason", "lunch").code == Exit.OK
-    stack.wait_state(job_id, "paused")
-    again = stack.cli("resume", job_id, "--epochs", "4", "--unfreeze-backbone-epoch", "3", "--follow")
+    budget = str(stack.wait_state(job_id, "paused").epoch + 2)  # two more epochs, wherever it paused
+    again = stack.cli("resume", job_id, "--epochs", budget, "--unfreeze-backbone-epoch", budget, "--follow")
     assert again.code == Exit.OK, again.err
     assert again.out.splitlines()[-1].startswith("succeeded:")
 
