@@ -130,8 +130,7 @@ class FollowView:
             print(line, file=self.out, flush=True)
 
     def note(self, line: str) -> None:
-        if not self.as_json:
-            print(f"ocec-jobs: {line}", file=sys.stderr, flush=True)
+        print(f"ocec-jobs: {line}", file=sys.stderr, flush=True)  # stderr: --json output stays clean
 
     # ---- messages ---------------------------------------------------------------------------------
     def show(self, message: Message) -> Exit | None:

@@ -5,12 +5,16 @@ codes of every outcome and every error (docs/cli.md)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 
 from ocec_jobs.cli.client.exitcodes import Exit
-from tests.ocec_jobs.client.conftest import Stack, wait_for
+from tests.api.dashboard.proxy import CuttableProxy
+from tests.ocec_jobs.client.conftest import CLIENT_ENV, Stack, wait_for
 
 MODEL_A = Path("/work/shared/fixtures/ocec_reference/ocec_ref_cosface_epoch0012.pt")
 PARQUET = Path("/work/shared/fixtures/ocec_reference/dataset.parquet")
@@ -52,6 +56,8 @@ def test_json_output_parses_and_follow_json_ends_with_the_end_event(stack: Stack
     followed = stack.cli("follow", job_id, "--json")
     status = stack.cli("status", job_id, "--json")
     listing = stack.cli("list", "--json", "--state", "succeeded")
+    every_page = stack.cli("list", "--json", "--all", "--limit", "1")
+    one_page = stack.cli("list", "--json", "--limit", "500")
 
     assert followed.code == Exit.OK, followed.err
     messages = [json.loads(line) for line in followed.out.splitlines()]
@@ -60,6 +66,8 @@ def test_json_output_parses_and_follow_json_ends_with_the_end_event(stack: Stack
     assert all(m["id"] for m in messages[:-1])  # every message but the end carries its event id
     assert json.loads(status.out)["state"] == "succeeded"
     assert job_id in {job["id"] for job in json.loads(listing.out)}
+    all_ids = [job["id"] for job in json.loads(every_page.out)]  # followed page by page, one job each
+    assert all_ids == [job["id"] for job in json.loads(one_page.out)] and job_id in all_ids
 
 
 def test_a_failed_job_exits_1_and_a_cancelled_one_7(stack: Stack) -> None:
@@ -176,3 +184,34 @@ def test_help_lists_the_client_commands(stack: Stack) -> None:
     assert done.code == 0
     for command in CLIENT_COMMANDS:
         assert f"    {command}" in done.out
+
+
+def test_a_cut_stream_is_resumed_without_losing_or_repeating_an_event(stack: Stack) -> None:
+    job_id = submitted(
+        stack, "--data-root", stack.dataset("cut", f1=[0.9], epoch_seconds=0.3), "--epochs", "6"
+    )
+    host, port = stack.url.removeprefix("http://").split(":")
+    proxy = CuttableProxy((host, int(port)))
+    env = {k: v for k, v in os.environ.items() if k not in CLIENT_ENV}
+    env |= {"OCEC_URL": proxy.url, "OCEC_API_KEY": stack.operator}
+    command = [sys.executable, "-m", "ocec_jobs.cli.main", "follow", job_id, "--json"]
+    try:
+        with subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as follow:
+            assert follow.stdout is not None
+            lines = [follow.stdout.readline()]
+            while '"metric"' not in lines[-1]:
+                lines.append(follow.stdout.readline())
+            proxy.cut()  # mid-job: the open stream drops
+            out, err = follow.communicate(timeout=120)
+    finally:
+        proxy.close()
+
+    assert follow.returncode == Exit.OK, err
+    assert "stream cut; reconnecting" in err
+    messages = [json.loads(line) for line in [*lines, *out.splitlines()] if line.strip()]
+    ids = [m["id"] for m in messages if m["id"]]
+    assert len(ids) == len(set(ids)) and ids == sorted(ids, key=int)  # nothing repeated, in order
+    assert [m["data"]["epoch"] for m in messages if m["event"] == "metric"] == [1, 2, 3, 4, 5, 6]
+    assert messages[-1]["event"] == "end"
