@@ -3,12 +3,14 @@ engine + Redis + PostgreSQL), the data it trains on, and the operators who steer
 
 Data: synthetic domain-B eye crops (``ocec_engine.synthetic``) — ``B`` (128 images: fast epochs) and
 ``B600`` (600 images: epochs long enough to aim a command into their last batches). Model A is the
-real OCEC reference checkpoint (``ocec_ref_cosface_epoch0012.pt``): on B its val F1 is about 0.6, so
-a 0.95 gate fails and a 0.0 gate passes. On CPU every run is deterministic.
+real OCEC reference checkpoint (``ocec_ref_cosface_epoch0012.pt``; without the shared fixtures, a
+model trained here on domain A): on B its val F1 is about 0.6, so a 0.95 gate fails. On CPU every
+run is deterministic.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import uuid
@@ -32,10 +34,13 @@ from jobstore.db import make_engine, write_transaction
 from jobstore.migrate import upgrade_to_head
 from jobstore.repo import keys
 from jobstore.repo.keys import Role
+from ocec_engine import train
+from ocec_engine.config import AugmentPolicy, DeviceChoice, TrainConfig
 from ocec_engine.synthetic import make_dataset
 from tests.steering.stack import Operator, Steering, serve
 
-MODEL_A = Path("/work/shared/fixtures/ocec_reference/ocec_ref_cosface_epoch0012.pt")
+REPO = Path(__file__).resolve().parents[2]
+REFERENCE = "ocec_ref_cosface_epoch0012.pt"
 PRETRAIN = "ocec_A.pt"
 
 
@@ -75,7 +80,27 @@ def steering(
 def _data(data_root: Path, model_root: Path) -> None:
     make_dataset(data_root / "B", domain="B", n=128, seed=2)
     make_dataset(data_root / "B600", domain="B", n=600, seed=3)
-    shutil.copy(MODEL_A, model_root / PRETRAIN)
+    shutil.copy(_model_a(data_root.parent / "model-a"), model_root / PRETRAIN)
+
+
+def _model_a(scratch: Path) -> Path:
+    """The OCEC reference checkpoint (shared/fixtures, or $OCEC_REFERENCE_FIXTURES); where it is
+    absent, a model A trained here for two epochs on synthetic domain A."""
+    shared = [
+        REPO / "shared" / "fixtures" / "ocec_reference",
+        REPO.parent / "shared" / "fixtures" / "ocec_reference",
+    ]
+    for folder in [os.environ.get("OCEC_REFERENCE_FIXTURES", ""), *shared]:
+        if folder and (Path(folder) / REFERENCE).is_file():
+            return Path(folder) / REFERENCE
+    make_dataset(scratch / "A", domain="A", n=160, seed=1)
+    config = TrainConfig(
+        data_root=str(scratch / "A"), output_dir=str(scratch / "run"), epochs=2, batch_size=64, lr=1e-3,
+        freeze_backbone=False, augment=AugmentPolicy.NONE, device=DeviceChoice.CPU,
+    )  # fmt: skip
+    best = train(config).best_checkpoint
+    assert best is not None
+    return Path(best)
 
 
 @contextmanager

@@ -5,6 +5,8 @@ next epoch trains exactly what stage 2 means (lr x 0.05, head + last half of the
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from tests.steering.conftest import Forced
@@ -62,7 +64,7 @@ def test_force_stage_applies_at_the_next_boundary_with_its_evidence(
     evidence = applied["evidence"]
     assert (applied["actor"], applied["reason"]) == (steering.alice.actor, "stage-1 F1 is as good as it gets")
     assert evidence["val_f1"] == pytest.approx(before["val_f1"])  # the F1 at that moment
-    assert evidence["requested_at"] < evidence["applied_at"]
+    assert datetime.fromisoformat(evidence["requested_at"]) < datetime.fromisoformat(evidence["applied_at"])
     assert evidence["result"] == f"stage 2 from epoch {epoch}"
     [change] = transitions(steering.events(forced.job_id))
     assert (change["from_stage"], change["to_stage"], change["epoch"]) == (1, 2, epoch)
