@@ -76,8 +76,8 @@ def build_train_config(plan: RunPlan, job_id: str, settings: Settings) -> TrainC
     height, width = (int(v) for v in spec.image_size.split("x"))
     values.update(
         data_root=str(confined(settings.data_root, spec.data_root, "data_root", must_exist=True)),
-        pretrain=(
-            str(confined(settings.model_root, spec.pretrain, "pretrain", must_exist=True))
+        pretrain=(  # read on a fresh start only: a resume takes its weights from the checkpoint
+            str(confined(settings.model_root, spec.pretrain, "pretrain", must_exist=plan.resume is None))
             if spec.pretrain
             else None
         ),

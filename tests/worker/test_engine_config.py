@@ -51,6 +51,15 @@ def test_resume_point_and_one_shot_stage(settings: Settings) -> None:
     assert config.resume_stage == 2
 
 
+def test_a_resume_does_not_need_the_pretrain_any_more(settings: Settings) -> None:
+    (settings.model_root / "A.pt").unlink()  # the weights come from the checkpoint
+    resume_from = {"from": "best", "checkpoint": "parent/best.pt", "epoch": 3, "overrides": {}}
+    config = build_train_config(plan_run(_spec(epochs=10), resume_from), "job1", settings)
+    assert config.resume == str(settings.runs_root / "parent" / "best.pt")
+    with pytest.raises(JobConfigError, match=r"pretrain 'A\.pt' not found"):
+        build_train_config(plan_run(_spec(), {}), "job2", settings)
+
+
 @pytest.mark.parametrize(
     "resume_from", [{}, {"from": "last", "checkpoint": None, "epoch": 0, "overrides": {}}]
 )
