@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         le=100,
         description="Automatic re-queues after a lost worker. Errors in the job itself are never retried.",
     )
+    preempt_budget: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="Clean preemptions (SIGTERM) in a row without a completed epoch before the job fails; "
+        "preemptions with an epoch completed in between are free (a deploy is not a failure).",
+    )
 
     auth: AuthMode = Field(
         default=AuthMode.ON,

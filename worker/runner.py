@@ -192,11 +192,15 @@ class _Attempt:
         return row.path
 
     def _finish(self, outcome: AttemptOutcome, reason: str, **recorded: Any) -> RunStatus:
-        try:
-            done = self._write(
-                lambda s: leases.finish_attempt(s, **self._key(), outcome=outcome, reason=reason, **recorded),
-                "finish",
+        budget = self.ref.settings.preempt_budget  # bounds a preemption loop (see finish_attempt)
+
+        def work(session: Any) -> leases.Finish:
+            return leases.finish_attempt(
+                session, **self._key(), outcome=outcome, reason=reason, preempt_budget=budget, **recorded
             )
+
+        try:
+            done = self._write(work, "finish")
         except FencedOutError as exc:
             log.warning("job %s attempt %d: finish refused: %s", self.ref.job_id, self.ref.attempt, exc)
             return RunStatus.FENCED

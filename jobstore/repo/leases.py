@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from jobstore.errors import FencedOutError
 from jobstore.events import Actor, EventKind
 from jobstore.kinds import CommandKind
-from jobstore.models import Attempt, Job, JobEvent
+from jobstore.models import Attempt, EpochMetric, Job, JobEvent
 from jobstore.repo._base import clip, fence, now_or
 from jobstore.repo.commands import CommandView, mark_delivered, pending_commands, settle_open_commands
 from jobstore.repo.events import append_event
@@ -218,6 +219,7 @@ def finish_attempt(
     best_checkpoint: str | None = None,
     last_checkpoint: str | None = None,
     onnx_path: str | None = None,
+    preempt_budget: int | None = None,
     now: datetime | None = None,
 ) -> Finish:
     """Fenced: end the attempt and move the job where ``outcome`` leads (``OUTCOME_STATE``).
@@ -226,7 +228,8 @@ def finish_attempt(
     ``gate`` (the failed gate check behind awaiting_decision or stopped) is kept for the status
     page. ``preempted`` re-queues at once as a new attempt (not counted against the infrastructure
     budget) unless a cancel or pause is pending, which is applied instead; ``Finish.dispatch`` then
-    says what to send.
+    says what to send. A preemption loop is bounded by ``preempt_budget``: more preemptions than
+    that in a row without a completed epoch (since the last operator resume) fail the job.
     """
     now = now_or(now)
     if outcome == AttemptOutcome.LOST:
@@ -242,7 +245,7 @@ def finish_attempt(
             setattr(job, name, value)
     actor = Actor.worker(row.worker)
     if outcome == AttemptOutcome.PREEMPTED:
-        return _after_preemption(session, job, row, actor, reason, now)
+        return _after_preemption(session, job, row, actor, reason, now, preempt_budget)
     settle_open_commands(session, job, requeueing=False, actor=actor, reason=outcome.value, now=now)
     if gate is not None:  # the failed gate behind awaiting_decision (or a policy stop)
         job.gate = dict(gate)
@@ -250,13 +253,43 @@ def finish_attempt(
     return Finish(job, None)
 
 
+def preemptions_without_progress(session: Session, job_id: str) -> int:
+    """Preempted attempts since the job's last new epoch row or operator resume, whichever is later."""
+    last_epoch = session.exec(
+        select(func.max(EpochMetric.recorded_at)).where(
+            EpochMetric.job_id == job_id, col(EpochMetric.superseded).is_(False)
+        )
+    ).one()
+    last_resume = session.exec(
+        select(func.max(JobEvent.at)).where(
+            JobEvent.job_id == job_id, JobEvent.kind == EventKind.RESUME_REQUESTED
+        )
+    ).one()
+    since = max((t for t in (last_epoch, last_resume) if t is not None), default=None)
+    query = select(func.count()).where(
+        Attempt.job_id == job_id, Attempt.outcome == AttemptOutcome.PREEMPTED.value
+    )
+    if since is not None:
+        query = query.where(col(Attempt.ended_at) > since)
+    return int(session.exec(query).one())
+
+
 def _after_preemption(
-    session: Session, job: Job, row: Attempt, actor: str, reason: str, now: datetime
+    session: Session, job: Job, row: Attempt, actor: str, reason: str, now: datetime, budget: int | None
 ) -> Finish:
     stop = settle_open_commands(session, job, requeueing=True, actor=actor, reason="preempted", now=now)
     if stop is not None:
         target = JobState.CANCELLED if stop == CommandKind.CANCEL else JobState.PAUSED
         transition(session, job, target, actor=actor, reason=f"{stop.value} requested; {reason}", now=now)
+        return Finish(job, None)
+    streak = preemptions_without_progress(session, job.id)
+    if budget is not None and streak > budget:
+        why = (
+            f"preempted {streak} times in a row without completing an epoch (preempt budget {budget}): "
+            f"find what keeps stopping the workers (a restart loop, spot churn), then resume the job; "
+            f"last: {reason}"
+        )
+        transition(session, job, JobState.FAILED, actor=actor, reason=why, now=now)
         return Finish(job, None)
     point = automatic_resume_point(session, job, row)
     new_attempt = requeue(
