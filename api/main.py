@@ -16,6 +16,7 @@ from api.routes import (
     checkpoints,
     control,
     dashboard,
+    docs,
     events,
     health,
     jobs,
@@ -39,8 +40,9 @@ AUTH_OFF_WARNING = (
 # Every route of these routers needs a key (viewer to read, operator to write: api.auth.identity).
 PROTECTED = (jobs, metrics, events, stream, control, checkpoints, plots, uploads, prometheus)
 # Open, or protected route by route: probes, the dashboard's page shells (their data calls are
-# protected), sign-in/out, key management (admin on each route). ``check_routes`` verifies it.
-OPEN = (health, dashboard, session, keys)
+# protected), sign-in/out, key management (admin on each route), the API reference (/docs: Swagger UI
+# served from this server, not a CDN). ``check_routes`` verifies it.
+OPEN = (health, dashboard, session, keys, docs)
 
 
 def operation_id(route: APIRoute) -> str:
@@ -56,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Two-stage progressive fine-tuning jobs for OCEC. Errors are RFC 9457 problem details.",
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        docs_url=None,  # api.routes.docs serves /docs without a CDN
+        redoc_url=None,
     )
     app.state.settings = resolved
     if not resolved.auth_enabled:

@@ -19,16 +19,8 @@ PAGE_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-# FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from jsdelivr with an inline bootstrap script.
-DOCS_CSP = (
-    "default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; worker-src 'self' blob:; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
 # Anything else (JSON, files, streams) is data: a browser that opens it directly runs nothing.
 DATA_CSP = "default-src 'none'; frame-ancestors 'none'"
-DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 STATIC_PREFIX = "/static/"  # the dashboard's assets may be cached; nothing else is
 HSTS = "max-age=31536000"
 TOO_LARGE = "request body too large"
@@ -39,6 +31,11 @@ BASE_HEADERS = {
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
 }
+
+
+def page_csp(script_hashes: Sequence[str] = ()) -> str:
+    """``PAGE_CSP`` that also allows these inline scripts by hash (``'sha256-…'``): /docs's bootstrap."""
+    return PAGE_CSP.replace("script-src 'self'", " ".join(["script-src 'self'", *script_hashes]), 1)
 
 
 class SecurityHeadersMiddleware:
@@ -52,7 +49,6 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        page_csp = DOCS_CSP if path in DOCS_PATHS else PAGE_CSP
         https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
@@ -61,7 +57,7 @@ class SecurityHeadersMiddleware:
                 for name, value in BASE_HEADERS.items():
                     headers.setdefault(name, value)
                 html = headers.get("content-type", "").startswith("text/html")
-                headers.setdefault("content-security-policy", page_csp if html else DATA_CSP)
+                headers.setdefault("content-security-policy", PAGE_CSP if html else DATA_CSP)
                 if not path.startswith(STATIC_PREFIX):  # answers hold job data or credentials
                     headers.setdefault("cache-control", "no-store")
                 if https:
