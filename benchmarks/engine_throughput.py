@@ -45,6 +45,8 @@ from ocec_engine.steps import train_step
 OUT = Path(__file__).resolve().parent / "out"
 BATCH = 256
 MEDIANS = (
+    "engine_p10_samples_per_sec",
+    "pure_p10_samples_per_sec",
     "train_samples_per_sec",
     "train_seconds",
     "first_epoch_train_seconds",
@@ -55,11 +57,28 @@ MEDIANS = (
 
 
 class Collect(NullHooks):
+    """Epoch metrics, and the wall time of every full batch (batch end to batch end, same epoch)."""
+
     def __init__(self) -> None:
         self.epochs: list[EpochMetrics] = []
+        self.batch_seconds: list[float] = []
+        self._last: tuple[int, float] | None = None
+
+    def on_batch_end(self, epoch: int, batch: int, batches: int, loss: float) -> None:
+        now = time.perf_counter()
+        if self._last is not None and self._last[0] == epoch and batch < batches:  # skip the short last one
+            self.batch_seconds.append(now - self._last[1])
+        self._last = (epoch, now)
 
     def on_epoch_end(self, metrics: EpochMetrics) -> None:
         self.epochs.append(metrics)
+        self._last = None
+
+
+def low(values: list[float], q: float = 0.1) -> float:
+    """The q-quantile: per-batch times least disturbed by other processes on a shared machine."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def bench_data(n: int) -> Path:
@@ -102,6 +121,7 @@ def engine_run(data: Path, stage: int, epochs: int, augment: str, full: bool, ca
         loop._EMBED_CACHE_LIMIT = limit
     steady = hooks.epochs[1:] or hooks.epochs
     return {
+        "engine_p10_samples_per_sec": BATCH / low(hooks.batch_seconds),
         "train_samples_per_sec": statistics.median(m.samples_per_sec for m in steady),
         "train_seconds": statistics.median(m.extra["train_seconds"] for m in steady),
         "first_epoch_train_seconds": hooks.epochs[0].extra["train_seconds"],
@@ -113,7 +133,7 @@ def engine_run(data: Path, stage: int, epochs: int, augment: str, full: bool, ca
 
 def pure_rate(
     stage: int, full: bool, weights: dict[str, torch.Tensor], windows: int = 5, steps: int = 4
-) -> float:
+) -> dict[str, float]:
     """``train_step`` on one in-memory normalised batch (forward + backward + optimizer, nothing else),
     same model, weights, stage and memory layout as the engine; median over ``windows``."""
     model = build_model(ModelConfig())
@@ -132,13 +152,15 @@ def pure_rate(
     prefix = plan.frozen_prefix(stage)
     for _ in range(3):
         train_step(model, optimizer, None, runtime, x, y, prefix, 1.0)
-    rates = []
-    for _ in range(windows):
+    seconds = []
+    for _ in range(windows * steps):
         started = time.perf_counter()
-        for _ in range(steps):
-            train_step(model, optimizer, None, runtime, x, y, prefix, 1.0)
-        rates.append(BATCH * steps / (time.perf_counter() - started))
-    return statistics.median(rates)
+        train_step(model, optimizer, None, runtime, x, y, prefix, 1.0)
+        seconds.append(time.perf_counter() - started)
+    return {
+        "pure_step_samples_per_sec": BATCH / statistics.median(seconds),
+        "pure_p10_samples_per_sec": BATCH / low(seconds),
+    }
 
 
 def measure(data: Path, policies: list[str], epochs: int, repeats: int) -> list[dict[str, Any]]:
@@ -153,7 +175,7 @@ def measure(data: Path, policies: list[str], epochs: int, repeats: int) -> list[
             trials = []
             for _ in range(repeats):
                 trial = engine_run(data, stage, epochs, policy, full, cache)
-                trial["pure_step_samples_per_sec"] = pure_rate(stage, full, trial.pop("_weights"))
+                trial.update(pure_rate(stage, full, trial.pop("_weights")))
                 trial["load_average"] = os.getloadavg()[0]
                 trials.append(trial)
             row: dict[str, Any] = {"run": name, "augment": policy, "repeats": repeats}
@@ -162,19 +184,24 @@ def measure(data: Path, policies: list[str], epochs: int, repeats: int) -> list[
             row["engine_vs_pure"] = statistics.median(
                 t["train_samples_per_sec"] / t["pure_step_samples_per_sec"] for t in trials
             )
+            row["engine_vs_pure_p10"] = row["engine_p10_samples_per_sec"] / row["pure_p10_samples_per_sec"]
             row["trials"] = trials
             rows.append(row)
             print(_fmt(row), flush=True)
     return rows
 
 
-def stage_ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """How many times faster a stage-1 train pass is than a stage-2 one (same augmentation)."""
+def stage_ratios(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """How many times faster stage-1 training is than stage-2 (same augmentation): train-pass seconds
+    (median epochs) and per-batch time (p10)."""
     out = {}
     for one in rows:
         if one["run"].startswith("stage 1"):
             two = next(r for r in rows if r["run"] == "stage 2" and r["augment"] == one["augment"])
-            out[f"{one['augment']}: {one['run']}"] = two["train_seconds"] / one["train_seconds"]
+            out[f"{one['augment']}: {one['run']}"] = {
+                "train_pass": two["train_seconds"] / one["train_seconds"],
+                "per_batch_p10": one["engine_p10_samples_per_sec"] / two["engine_p10_samples_per_sec"],
+            }
     return out
 
 
@@ -186,13 +213,15 @@ def reference(data: Path, rows: list[dict[str, Any]], epochs: int, workers: int)
         ref = reference_run(data, stage, epochs, BATCH, workers)
         engine = next(r for r in rows if r["run"] == f"stage {stage}" and r["augment"] == "ocec")
         ref["engine_speedup"] = engine["train_samples_per_sec"] / ref["train_samples_per_sec"]
+        ref["engine_speedup_p10"] = engine["engine_p10_samples_per_sec"] / ref["p10_samples_per_sec"]
         ref["engine_epoch_speedup"] = ref["epoch_seconds"] / engine["epoch_seconds"]
         ref["load_average"] = os.getloadavg()[0]
         results.append(ref)
         print(
             f"reference stage {stage}: {ref['train_samples_per_sec']:.0f} samples/s, "
             f"epoch {ref['epoch_seconds']:.2f}s -> engine {ref['engine_speedup']:.1f}x faster "
-            f"(epoch incl. validation {ref['engine_epoch_speedup']:.1f}x)",
+            f"(epoch incl. validation {ref['engine_epoch_speedup']:.1f}x; per batch p10 "
+            f"{ref['p10_samples_per_sec']:.0f}/s, engine {ref['engine_speedup_p10']:.1f}x)",
             flush=True,
         )
     return results
@@ -232,10 +261,11 @@ def main() -> None:
 
 def _fmt(row: dict[str, Any]) -> str:
     return (
-        f"{row['run']:<19} aug {row['augment']:<5} engine {row['train_samples_per_sec']:7.0f}/s  "
-        f"pure {row['pure_step_samples_per_sec']:7.0f}/s  ({row['engine_vs_pure']:.0%})  "
-        f"train pass {row['train_seconds']:.2f}s (first {row['first_epoch_train_seconds']:.2f}s)  "
-        f"epoch {row['epoch_seconds']:.2f}s  load {row['load_average']:.2f}"
+        f"{row['run']:<19} aug {row['augment']:<5} | median: engine {row['train_samples_per_sec']:6.0f}/s "
+        f"pure {row['pure_step_samples_per_sec']:6.0f}/s ({row['engine_vs_pure']:.0%}) | p10 batch: engine "
+        f"{row['engine_p10_samples_per_sec']:6.0f}/s pure {row['pure_p10_samples_per_sec']:6.0f}/s "
+        f"({row['engine_vs_pure_p10']:.0%}) | train pass {row['train_seconds']:.2f}s "
+        f"(first {row['first_epoch_train_seconds']:.2f}s) | load {row['load_average']:.2f}"
     )
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import math
 import statistics
@@ -144,12 +145,14 @@ def freeze(model: OCECNet, stage: int) -> None:
 
 def train_epoch(
     model: OCECNet, loader: DataLoader, optimizer: torch.optim.Optimizer, ema: Ema, epoch: int
-) -> float:
+) -> tuple[float, list[float]]:
+    """samples/s of the epoch, and the wall time of each full batch (loop iteration to iteration)."""
     model.train()  # OCEC: frozen BN in train mode too
     g = torch.Generator().manual_seed(epoch)
     probs, labels, embeddings = [], [], []
     started = time.perf_counter()
     seen = 0
+    ends: list[float] = []
     for x, y in loader:
         x = gpu_aug(x, g)
         target = y.long()
@@ -164,7 +167,9 @@ def train_epoch(
         labels.append(y)
         embeddings.append(emb.detach())
         seen += len(y)
-    return seen / (time.perf_counter() - started)
+        ends.append(time.perf_counter())
+    batch_seconds = [b - a for a, b in itertools.pairwise(ends[:-1])]  # full batches only
+    return seen / (time.perf_counter() - started), batch_seconds
 
 
 def validate(model: OCECNet, loader: DataLoader, ema: Ema) -> float:
@@ -194,10 +199,12 @@ def run(parquet: Path, stage: int, epochs: int, batch_size: int, workers: int) -
         [p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4
     )
     ema = Ema(model)
-    rates, epoch_seconds = [], []
+    rates, epoch_seconds, batch_seconds = [], [], []
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
-        rates.append(train_epoch(model, train_loader, optimizer, ema, epoch))
+        rate, seconds = train_epoch(model, train_loader, optimizer, ema, epoch)
+        rates.append(rate)
+        batch_seconds += seconds
         validate(model, val_loader, ema)
         epoch_seconds.append(time.perf_counter() - started)
     steady = rates[1:] or rates
@@ -207,6 +214,7 @@ def run(parquet: Path, stage: int, epochs: int, batch_size: int, workers: int) -
         "val_samples": len(val_set),
         "workers": workers,
         "train_samples_per_sec": statistics.median(steady),
+        "p10_samples_per_sec": batch_size / sorted(batch_seconds)[len(batch_seconds) // 10],
         "epoch_seconds": statistics.median(epoch_seconds[1:] or epoch_seconds),
         "per_epoch_samples_per_sec": [round(r, 1) for r in rates],
     }
