@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from ocec_engine import commands, rng
@@ -84,6 +85,7 @@ class Trainer:
         self.resume_stage = self.config.resume_stage if prepared.resumed_from else None
         self.epoch_lrs: dict[str, float] = {}
         self.embed_cache: tuple[int, Tensor] | None = None  # (stage, embeddings of train_x)
+        self.stepped = False  # an optimizer step was taken in this run (the weights are ours now)
         data = prepared.data
         on_gpu = self.runtime.device.type == "cuda" and data.train_x.numel() < _DEVICE_DATA_LIMIT
         self.train_x = data.train_x.to(self.runtime.device) if on_gpu else data.train_x
@@ -313,8 +315,26 @@ class Trainer:
             x = prepare_batch(self.train_x[idx], self.runtime, self.augment, gen)
             res = train_step(s.model, s.optimizer, s.scaler, self.runtime, x, y, frozen, margin_scale)
         if not res.finite and s.scaler is None:
-            raise EngineError(f"non-finite training loss ({res.loss}) at epoch {epoch}, batch {b + 1}")
+            raise self._diverged(res.loss, epoch, b + 1)
+        self.stepped = self.stepped or res.stepped
         return res, y
+
+    def _diverged(self, loss: float, epoch: int, batch: int) -> EngineError:
+        """A non-finite fp32 loss, explained: weights loaded with NaN/inf, or training that diverged."""
+        where = f"non-finite training loss ({loss}) at epoch {epoch}, batch {batch}"
+        bad = nonfinite_tensors(self.s.model)
+        if bad and not self.stepped:
+            source = self.p.resumed_from or self.config.pretrain or "the initial weights"
+            return EngineError(
+                f"{where}: the weights loaded from {source} hold NaN/inf in {_names(bad)}; "
+                "use another checkpoint"
+            )
+        lrs = ", ".join(f"{name} {lr:g}" for name, lr in self.epoch_lrs.items())
+        now = f" (non-finite weights now: {_names(bad)})" if bad else ""
+        return EngineError(
+            f"{where}: training diverged{now}; lower the lr (now {lrs}) or check the data, "
+            "then resume from an earlier checkpoint"
+        )
 
     def _embeddings(self, stage: int, frozen: int) -> Tensor | None:
         """Stage-1 embeddings of the train set, computed once per stage when nothing varies them."""
@@ -494,6 +514,17 @@ class Trainer:
             initial_metrics=s.initial_val,
             notes=list(self.p.notes),
         )
+
+
+def nonfinite_tensors(model: torch.nn.Module) -> list[str]:
+    """Names of the floating-point parameters and buffers holding NaN or inf."""
+    named = [*model.named_parameters(), *model.named_buffers()]
+    return [name for name, t in named if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def _plain(obj: Any) -> dict[str, Any]:

@@ -52,6 +52,6 @@ def save_cached(cache_dir: Path, split: DataSplit) -> Path:
         "source": split.source,
         "meta": split.meta,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        torch.save(payload, fh)  # through a Python file, so a full disk surfaces as OSError(ENOSPC)
     return path
