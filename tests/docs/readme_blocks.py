@@ -8,7 +8,6 @@ first (``declare -p`` / ``declare -f`` into a state file).
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -88,9 +87,3 @@ class Shell:
             timeout=timeout,
             check=False,
         )
-
-
-def clean_env(drop: tuple[str, ...], path_first: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env["PATH"] = f"{path_first}{os.pathsep}{env.get('PATH', '')}"
-    return env

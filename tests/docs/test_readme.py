@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.docs.readme_blocks import REPO, Shell, blocks, clean_env, marked
-from tests.ocec_jobs.test_up import DISTRIBUTED_ENV, free_port, stop_group, wait_ready
+from tests.docs.readme_blocks import REPO, Shell, blocks, marked
+from tests.ocec_jobs.up_server import Server, running_up, user_env
 
 RUN = ("connect", "data", "curl-flow", "cli-flow")
 # README command -> the test that runs it (blocks not run here).
@@ -64,57 +61,22 @@ COVERED: dict[str, dict[str, str]] = {
         "test_docker_compose_runs_the_commands_the_readme_names checks its services and commands",
     },
 }
-USER_ENV = (*DISTRIBUTED_ENV, "OCEC_URL", "OCEC_API_KEY")  # not inherited from whoever runs the tests
 URL_PLACEHOLDER, KEY_PLACEHOLDER = "http://127.0.0.1:8000", "ocec_…"
-ADMIN_KEY = re.compile(r"^\s*admin key\s+(ocec_\S+)", re.MULTILINE)
 BLOCK_TIMEOUT_S = 240.0
-TEST_SERVER_ENV = {"OCEC_HEARTBEAT_SECONDS": "2", "OCEC_LEASE_SECONDS": "10"}
-
-
-@dataclass
-class Server:
-    url: str
-    key: str
-    home: Path
-    process: subprocess.Popen[str]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``ocec-jobs up`` as the README starts it, on a free port in a temporary home."""
-    tmp = tmp_path_factory.mktemp("readme-server")
-    port = free_port()
-    env = clean_env(USER_ENV, Path(sys.executable).parent)
-    log = (tmp / "up.log").open("w")
-    process = subprocess.Popen(
-        ["ocec-jobs", "up", "--home", str(tmp / "home"), "--port", str(port), "--device", "cpu"],
-        env=env | TEST_SERVER_ENV,
-        cwd=tmp,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_ready(url, process)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{(tmp / 'up.log').read_text()}") from exc
-        found = ADMIN_KEY.search((tmp / "up.log").read_text())
-        assert found, "ocec-jobs up printed no admin key on its first start"
-        yield Server(url, found.group(1), tmp / "home", process)
-    finally:
-        stop_group(process)
-        log.close()
+    with running_up(tmp_path_factory.mktemp("readme-server")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def shell(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Shell:
     """A terminal after the README's ``connect`` and ``data`` blocks (run once for the module)."""
     work = tmp_path_factory.mktemp("readme-user")
-    env = clean_env(USER_ENV, Path(sys.executable).parent)
-    session = Shell(work, env)
+    session = Shell(work, user_env())
     connect = marked("connect").code
     assert connect.count(URL_PLACEHOLDER) == 1 and connect.count(KEY_PLACEHOLDER) == 1
     ready = run(session, connect.replace(URL_PLACEHOLDER, server.url).replace(KEY_PLACEHOLDER, server.key))

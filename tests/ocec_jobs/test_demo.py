@@ -1,7 +1,9 @@
 """``ocec-jobs demo`` as a new user runs it: a real ``ocec-jobs up``, the real engine, HTTP all the way.
 
-One full run (about a minute on two CPU cores): data A and B, model A, uploads, a progressive job whose
-stage-1 -> 2 transition is printed live, a summary, the downloads, and the embedded server gone after.
+One full ``--embedded`` run (about a minute on two CPU cores): data A and B, model A, uploads, a
+progressive job whose stage-1 -> 2 transition is printed live, a summary, the downloads, and the
+embedded server gone after. Then the same work folder against a server that is already running
+(``OCEC_URL`` / ``OCEC_API_KEY``): data and model A are reused, the job runs again.
 """
 
 from __future__ import annotations
@@ -9,31 +11,39 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.ocec_jobs.test_up import DISTRIBUTED_ENV, alive, descendants
+from tests.ocec_jobs.test_up import alive, descendants
+from tests.ocec_jobs.up_server import running_up, user_env
 
-CLIENT_ENV = ("OCEC_URL", "OCEC_API_KEY")
 
-
-def demo(*argv: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in (*DISTRIBUTED_ENV, *CLIENT_ENV)}
+def demo(
+    *argv: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "ocec_jobs.cli.main", "demo", *argv]
     return subprocess.run(
-        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
+        command, env=user_env() | (env or {}), cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )  # fmt: skip
 
 
-@pytest.mark.slow
-def test_embedded_demo_runs_a_progressive_job_to_the_end(tmp_path: Path) -> None:
-    work = tmp_path / "demo"
-    done = demo("--embedded", "--workdir", str(work), "--no-progress", cwd=tmp_path)
-    out = done.stdout
+@dataclass(frozen=True)
+class Run:
+    work: Path
+    done: subprocess.CompletedProcess[str]
 
-    assert done.returncode == 0, f"{out}\n{done.stderr}"
-    assert "admin key  ocec_" in out
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    tmp = tmp_path_factory.mktemp("demo")
+    work = tmp / "demo"
+    return Run(work, demo("--embedded", "--workdir", str(work), "--no-progress", cwd=tmp))
+
+
+def assert_job_followed_live(out: str) -> None:
     epochs = [line.split(" | ")[0] for line in out.splitlines() if line.startswith("epoch ")]
     assert epochs == [f"epoch {e}/8 stage {1 if e < 4 else 2}" for e in range(1, 9)]  # live, one per epoch
     live = (
@@ -44,11 +54,36 @@ def test_embedded_demo_runs_a_progressive_job_to_the_end(tmp_path: Path) -> None
     assert live == tuple(sorted(live)), "the transition is printed between the epochs, as it happens"
     assert "gate to stage 2 before epoch 4" in out
     assert "succeeded: epoch budget reached (8 epochs)" in out
-    assert "best val F1 0." in out
+    assert "best val F1 0." in out and "/ui/jobs/" in out
+
+
+@pytest.mark.slow
+def test_embedded_demo_runs_a_progressive_job_to_the_end(embedded: Run) -> None:
+    out = embedded.done.stdout
+
+    assert embedded.done.returncode == 0, f"{out}\n{embedded.done.stderr}"
+    assert "admin key  ocec_" in out
+    assert_job_followed_live(out)
     for name in ("best.pt", "best.onnx"):
-        assert (work / f"demo-progressive-{name}").stat().st_size > 1000
-    assert "/ui/jobs/" in out and "the embedded server has stopped" in out
-    assert (work / "home" / "ocec.db").is_file()  # the home stays for `ocec-jobs up --home`
+        assert (embedded.work / f"demo-progressive-{name}").stat().st_size > 1000
+    assert "the embedded server has stopped" in out
+    assert (embedded.work / "home" / "ocec.db").is_file()  # the home stays for `ocec-jobs up --home`
+
+
+@pytest.mark.slow
+def test_against_a_running_server_with_the_work_of_an_earlier_run(embedded: Run, tmp_path: Path) -> None:
+    with running_up(tmp_path) as server:
+        done = demo(
+            "--workdir", str(embedded.work), "--no-progress", cwd=tmp_path,
+            env={"OCEC_URL": server.url, "OCEC_API_KEY": server.key},
+        )  # fmt: skip
+    out = done.stdout
+
+    assert done.returncode == 0, f"{out}\n{done.stderr}"
+    assert f"== server {server.url}" in out and "admin key" not in out
+    assert "dataset.parquet (from an earlier run)" in out and "best.pt (from an earlier run)" in out
+    assert_job_followed_live(out)
+    assert "embedded server" not in out
 
 
 def test_without_a_key_it_says_what_to_do(tmp_path: Path) -> None:
