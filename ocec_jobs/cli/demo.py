@@ -49,6 +49,10 @@ ENGINE_MISSING = (
     "the demo makes its data and model A with the training engine, which is not installed here: "
     "pip install 'ocec-jobs[engine]' (or run scripts/install.sh)"
 )
+NEEDS_KEY = (
+    "the demo needs an operator key: pass --key or set OCEC_API_KEY "
+    "(`ocec-jobs up` prints an admin key), or use --embedded"
+)
 ADMIN_KEY_LINE = re.compile(r"^\s*admin key\s+(ocec_\S+)", re.MULTILINE)
 
 
@@ -113,12 +117,6 @@ def step(text: str) -> None:
 def server_for(args: argparse.Namespace, work: Path) -> Iterator[Target]:
     if not args.embedded:
         target = target_of(args)
-        if target.key is None:
-            raise ClientError(
-                Exit.AUTH,
-                "the demo needs an operator key: pass --key or set OCEC_API_KEY "
-                "(`ocec-jobs up` prints an admin key), or use --embedded",
-            )
         step(f"server {target.url}")
         yield target
         return
@@ -220,7 +218,13 @@ def _wait_for_ctrl_c(url: str) -> None:
 
 
 def _check_server(api: Api) -> None:
-    me = api.get("/session/me")
+    """Reachable, and the key may submit (a server with OCEC_AUTH=off needs none)."""
+    try:
+        me = api.get("/session/me")
+    except ClientError as exc:
+        if exc.code == Exit.AUTH and api.target.key is None:
+            raise ClientError(Exit.AUTH, NEEDS_KEY) from exc
+        raise
     if me.get("role") == "viewer":
         raise ClientError(Exit.AUTH, "the demo submits a job: it needs an operator or admin key")
 

@@ -73,25 +73,21 @@ def test_embedded_demo_runs_a_progressive_job_to_the_end(embedded: Run) -> None:
 @pytest.mark.slow
 def test_against_a_running_server_with_the_work_of_an_earlier_run(embedded: Run, tmp_path: Path) -> None:
     with running_up(tmp_path) as server:
+        keyless = demo("--url", server.url, cwd=tmp_path, timeout=60)
         done = demo(
             "--workdir", str(embedded.work), "--no-progress", cwd=tmp_path,
             env={"OCEC_URL": server.url, "OCEC_API_KEY": server.key},
         )  # fmt: skip
     out = done.stdout
 
+    assert keyless.returncode == 4, keyless.stderr
+    assert keyless.stderr.startswith("ocec-jobs: the demo needs an operator key")
+    assert "--embedded" in keyless.stderr
     assert done.returncode == 0, f"{out}\n{done.stderr}"
     assert f"== server {server.url}" in out and "admin key" not in out
     assert "dataset.parquet (from an earlier run)" in out and "best.pt (from an earlier run)" in out
     assert_job_followed_live(out)
     assert "embedded server" not in out
-
-
-def test_without_a_key_it_says_what_to_do(tmp_path: Path) -> None:
-    done = demo("--url", "http://127.0.0.1:9", cwd=tmp_path, timeout=60)
-
-    assert done.returncode == 4
-    assert done.stdout == ""
-    assert done.stderr.startswith("ocec-jobs: the demo needs an operator key") and "--embedded" in done.stderr
 
 
 def test_an_unreachable_server_is_exit_3(tmp_path: Path) -> None:
