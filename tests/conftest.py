@@ -40,6 +40,8 @@ from jobstore.db import make_engine
 from jobstore.migrate import upgrade_to_head
 from jobstore.models import metadata
 
+pytest_plugins = ["tests.browser"]  # the session's one headless Chromium
+
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SKIP_PG = os.environ.get("OCEC_TEST_SKIP_PG") == "1"

@@ -9,19 +9,16 @@ Screenshots go to docs/img/ when OCEC_SCREENSHOTS=1 (to refresh the docs), else 
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page
 
 from tests.api.dashboard.stack import Stack, running_stack
 
-CHROMIUM = os.environ.get("OCEC_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 DOCS_IMG = Path(__file__).resolve().parents[3] / "docs" / "img"
 VIEWPORT = {"width": 1440, "height": 1000}
 
@@ -36,21 +33,6 @@ def stack(
         source.backup(copy)
     with running_stack(tmp, f"sqlite:///{target}", redis_url) as running:
         yield running
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.fail(f"headless Chromium not found at {CHROMIUM} (set OCEC_CHROMIUM)", pytrace=False)
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    yield chromium
-    chromium.close()
 
 
 @dataclass
