@@ -1,0 +1,1 @@
+"""Tests of the benchmark scripts: small versions that check what they produce, never timings."""
