@@ -1,7 +1,7 @@
 """Progressive fine-tuning vs its rivals on a synthetic domain shift: the guide's table, on evidence.
 
     python benchmarks/progressive_vs_full.py                  # 3 seeds x shifts 0.5/0.75/1.0 -> docs/
-    python benchmarks/progressive_vs_full.py --quick              # 1 seed, shift 1.0, small data, 6 epochs
+    python benchmarks/progressive_vs_full.py --quick              # 1 seed, shift 1.0, small data, 12 epochs
     python benchmarks/progressive_vs_full.py --seeds 0 1 --shifts 0.75 1.0 --out /tmp/report
     python benchmarks/progressive_vs_full.py --report-only        # re-render from the saved records
     python benchmarks/progressive_vs_full.py --via-server http://127.0.0.1:8000 --key $KEY [--quick]
@@ -46,7 +46,7 @@ PROBE_PLOT = "benchmark_f1_probes.png"
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="1 seed, shift 1.0, small data, 6 epochs")
+    size.add_argument("--quick", action="store_true", help="1 seed, shift 1.0, small data, 12 epochs")
     size.add_argument("--tiny", action="store_true", help="the test suite's size (seconds)")
     p.add_argument("--seeds", type=int, nargs="+", help="training seeds (A generator seed s, B seed s+1)")
     p.add_argument("--shifts", type=float, nargs="+", help="domain-B shift strengths in [0, 1]")

@@ -4,11 +4,17 @@ Stack: uvicorn serving the API on a free port (auth on, an operator key), one re
 (prefork, the real engine) on a queue of its own on the real Redis, a temporary SQLite database.
 ``progressive_vs_full.py --via-server`` submits head-only, full fine-tune and scratch as jobs and
 forks gated and forced from the head-only job's ``epoch:<U-1>`` checkpoint; the same command without
-``--via-server`` runs them in-process. On CPU the engine is deterministic (every random draw is a
-function of seed, epoch and batch; a resume continues bit-for-bit) and both sides train the same
-model A on the same generated data with the same settings, so the per-epoch F1s agree. The
-tolerance only allows for float rounding of a different thread layout in the worker process moving a
-validation sample across the 0.5 threshold (one sample of 48 moves F1 by about 0.02).
+``--via-server`` runs them in-process.
+
+On CPU the engine is deterministic (every random draw is a function of seed, epoch and batch; a
+resume continues bit-for-bit) and both sides train the same model A on the same generated data with
+the same settings. What can still differ is the float summation order, which depends on the number
+of torch threads: the script runs with ``--threads 1``, so the worker is started with
+``OMP_NUM_THREADS=1`` too, and then every F1 agrees to the last digit (``EXACT``: a float-equality
+allowance only). With different thread counts (the worker's default is one per core) the frozen-
+backbone epochs still agree exactly, but runs that train the backbone drift by float rounding that
+grows over epochs (measured at the full budget, 40 epochs: up to 0.015 F1 for the full fine-tune,
+0.046 for scratch; with matching threads: identical), see docs/benchmark.md.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from tests.steering.stack import serve
 
 # five jobs one after the other on a shared 2-core machine: generous limits, no timing assertion
 pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(1200)]
-TOLERANCE = 0.05  # F1; see the module docstring
+EXACT = 1e-9  # F1; see the module docstring
 CORE_ONLY = ["--tiny", "--extra-shifts"]  # no probes at any shift: the five core jobs
 
 
@@ -54,6 +60,7 @@ def stack(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, str, Harness]]:
     harness = make_harness(
         tmp_path, url, redis_url, queue, db,
         OCEC_ENGINE="ocec_engine:train", OCEC_DATA_CACHE=str(tmp_path / "cache"),
+        OMP_NUM_THREADS="1",  # the script's --threads 1: the same float summation order
     )  # fmt: skip
     settings = ApiSettings(home=harness.settings.home, database_url=url, broker_url=redis_url, queue=queue)
     with write_transaction(db) as session:
@@ -73,6 +80,15 @@ def stack(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, str, Harness]]:
 def _records(path: Path) -> dict[tuple[str, float, int], RunRecord]:
     payload = json.loads(path.read_text())
     return {(r["variant"], r["shift"], r["seed"]): RunRecord.from_dict(r) for r in payload["records"]}
+
+
+def _largest_gap(
+    server: dict[tuple[str, float, int], RunRecord], local: dict[tuple[str, float, int], RunRecord]
+) -> float:
+    gaps = [abs((server[k].initial_f1 or 0.0) - (r.initial_f1 or 0.0)) for k, r in local.items()]
+    for k, r in local.items():
+        gaps += [abs(a["val_f1"] - b["val_f1"]) for a, b in zip(server[k].rows, r.rows, strict=False)]
+    return max(gaps)
 
 
 def test_server_jobs_give_the_local_numbers(stack: tuple[str, str, Harness], tmp_path: Path) -> None:
@@ -95,14 +111,15 @@ def test_server_jobs_give_the_local_numbers(stack: tuple[str, str, Harness], tmp
     )
     server, local = _records(server_file), _records(local_file)
     assert set(server) == set(local) == {(v.key, 1.0, 0) for v in CORE}
+    print(f"\nlargest |F1 server - F1 local| over all epochs and runs: {_largest_gap(server, local):.4f}")
     for ident, mine in local.items():
         theirs = server[ident]
         assert theirs.source == "server" and (theirs.job_id is not None) == (ident[0] != "model_a")
-        assert theirs.initial_f1 == pytest.approx(mine.initial_f1, abs=TOLERANCE), ident
+        assert theirs.initial_f1 == pytest.approx(mine.initial_f1, abs=EXACT), ident
         assert [r["epoch"] for r in theirs.rows] == [r["epoch"] for r in mine.rows], ident
         assert [r["stage"] for r in theirs.rows] == [r["stage"] for r in mine.rows], ident
         for a, b in zip(theirs.rows, mine.rows, strict=True):
-            assert a["val_f1"] == pytest.approx(b["val_f1"], abs=TOLERANCE), (ident, a["epoch"])
+            assert a["val_f1"] == pytest.approx(b["val_f1"], abs=EXACT), (ident, a["epoch"])
         s, m = summarize(theirs), summarize(mine)
         assert (s.gate_read, s.gate_opened, s.unfreeze_epoch) == (
             m.gate_read,
@@ -110,7 +127,7 @@ def test_server_jobs_give_the_local_numbers(stack: tuple[str, str, Harness], tmp
             m.unfreeze_epoch,
         )
         if m.final_f1 is not None:
-            assert s.final_f1 == pytest.approx(m.final_f1, abs=TOLERANCE), ident
+            assert s.final_f1 == pytest.approx(m.final_f1, abs=EXACT), ident
     # the forks really are forks of the head-only job (the server's own record of it)
     head = server[("head", 1.0, 0)].job_id
     for variant in ("gated", "forced"):
