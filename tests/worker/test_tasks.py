@@ -45,7 +45,8 @@ def test_commands_reach_a_running_job(harness: Harness) -> None:
     _command(harness, job_id, CommandKind.FORCE_STAGE, {"stage": 2})
     [change] = wait_for(lambda: harness.events(job_id, "stage_change"), 15, "the forced stage change")
     assert change.evidence["trigger"] == "forced" and change.to_stage == 2
-    applied_at = harness.events(job_id, "command_applied")[0]
+    # the command's own event may land in a later transaction than the stage change
+    [applied_at] = wait_for(lambda: harness.events(job_id, "command_applied"), 15, "the applied command")
     assert applied_at.epoch == change.epoch  # at the epoch boundary it starts
 
     _command(harness, job_id, CommandKind.PAUSE)
