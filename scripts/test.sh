@@ -7,4 +7,6 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff";        ruff check . && ruff format --check .
 echo "== mypy";        mypy
 echo "== import contracts"; lint-imports
-echo "== pytest";      pytest "$@"
+# Two xdist workers by default (OCEC_TEST_WORKERS; 0 runs in this process): most tests wait on
+# real processes, so two overlap well even on two cores. Groups: tests/scheduling.py.
+echo "== pytest";      pytest -n "${OCEC_TEST_WORKERS:-2}" --dist loadfile --durations=25 "$@"

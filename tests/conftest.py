@@ -40,7 +40,11 @@ from jobstore.db import make_engine
 from jobstore.migrate import upgrade_to_head
 from jobstore.models import metadata
 
-pytest_plugins = ["tests.browser"]  # the session's one headless Chromium
+pytest_plugins = [
+    "tests.browser",  # the session's one headless Chromium
+    "tests.scheduling",  # groups for pytest-xdist, long groups first
+    "tests.faults.report",  # the fault figures, also when the faults ran on an xdist worker
+]
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -34,14 +34,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_S))
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FIGURES.faults and not FIGURES.jobs:
-        return
-    path = FIGURES.write()
-    terminalreporter.section("fault-injection figures")
-    for line in FIGURES.lines():
-        terminalreporter.write_line(line)
-    terminalreporter.write_line(f"(written to {path})")
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # written by whichever process ran the faults; tests/faults/report.py prints them
+    if FIGURES.faults or FIGURES.jobs:
+        FIGURES.write()
 
 
 @pytest.fixture(scope="session")

@@ -92,31 +92,35 @@ class Figures:
         }
 
     def lines(self) -> list[str]:
-        s = self.summary()
-        rec = s["recovery_seconds"]
-        out = [
-            f"faults injected: {s['faults_injected']}  "
-            + "  ".join(f"{k}={v}" for k, v in sorted(s["faults_by_kind"].items())),
-            "bad inputs (each must fail once, with its reason): "
-            + "  ".join(f"{k}={v}" for k, v in sorted(s["bad_inputs"].items())),
-            f"jobs completed: {s['jobs_completed']} (matching the uninterrupted reference: "
-            f"{s['jobs_matching_reference']}); failed as intended: {s['jobs_failed_as_intended']}",
-            f"metric rows lost: {s['rows_lost']}  duplicated: {s['rows_duplicated']}  "
-            f"superseded (replayed after a rollback, kept for audit): {s['rows_superseded']}",
-            f"recovery seconds (fault -> next epoch row): max {rec['max']}  mean {rec['mean']}",
-        ]
-        out.append(f"  {'scenario':<44} {'fault':<22} {'where':<20} {'lost->':>7} {'resumed':>7} {'row':>6}")
-        for f in rec["per_fault"]:
-            out.append(
-                f"  {f['scenario'][:44]:<44} {f['kind']:<22} {f['where']:<20} "
-                f"{_s(f['detected_s']):>7} {_s(f['resumed_s']):>7} {_s(f['seconds']):>6}"
-            )
-        return out
+        return summary_lines(self.summary())
 
     def write(self, path: Path = OUT) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.summary(), indent=2, default=str) + "\n")
         return path
+
+
+def summary_lines(s: dict[str, Any]) -> list[str]:
+    """The printed figures of a summary (as ``Figures.summary`` or faults.json hold it)."""
+    rec = s["recovery_seconds"]
+    out = [
+        f"faults injected: {s['faults_injected']}  "
+        + "  ".join(f"{k}={v}" for k, v in sorted(s["faults_by_kind"].items())),
+        "bad inputs (each must fail once, with its reason): "
+        + "  ".join(f"{k}={v}" for k, v in sorted(s["bad_inputs"].items())),
+        f"jobs completed: {s['jobs_completed']} (matching the uninterrupted reference: "
+        f"{s['jobs_matching_reference']}); failed as intended: {s['jobs_failed_as_intended']}",
+        f"metric rows lost: {s['rows_lost']}  duplicated: {s['rows_duplicated']}  "
+        f"superseded (replayed after a rollback, kept for audit): {s['rows_superseded']}",
+        f"recovery seconds (fault -> next epoch row): max {rec['max']}  mean {rec['mean']}",
+    ]
+    out.append(f"  {'scenario':<44} {'fault':<22} {'where':<20} {'lost->':>7} {'resumed':>7} {'row':>6}")
+    for f in rec["per_fault"]:
+        out.append(
+            f"  {f['scenario'][:44]:<44} {f['kind']:<22} {f['where']:<20} "
+            f"{_s(f['detected_s']):>7} {_s(f['resumed_s']):>7} {_s(f['seconds']):>6}"
+        )
+    return out
 
 
 def _round(value: float | None) -> float | None:

@@ -1,0 +1,50 @@
+"""How the suite is split over ``pytest -n N --dist loadfile`` workers (scripts/test.sh).
+
+Packages that start one expensive stack per session (the fault suite's private servers, the
+steering and dashboard stacks) stay on one worker each, so the stack is built once; every other
+test module is a unit of its own (as ``loadfile`` does). The long units are put first so that they
+start first and the short modules fill in around them. Without xdist only the order changes.
+
+(xdist's own ``--dist loadgroup`` reads ``xdist_group`` marks into node ids, which pytest 9 no
+longer lets a plugin rewrite: the groups were silently ignored, hence a scheduler of our own.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+# Longest first: one worker takes each of these whole, in this order.
+PACKAGES = ("faults", "steering", "api/dashboard", "docs", "benchmarks")
+
+
+def unit_of(path: Path) -> tuple[int, str]:
+    """(rank, scheduling unit) of a test file: its package when listed above, else the file."""
+    relative = path.resolve().relative_to(TESTS)
+    for rank, package in enumerate(PACKAGES):
+        if relative.is_relative_to(package):
+            return rank, package
+    return len(PACKAGES), relative.as_posix()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    ranked = sorted(enumerate(items), key=lambda pair: (unit_of(pair[1].path)[0], pair[0]))
+    items[:] = [item for _, item in ranked]
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadfile":
+        return None  # xdist's own
+    from xdist.scheduler import LoadScopeScheduling
+
+    class PackageScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of(ROOT / nodeid.split("::", 1)[0])[1]
+
+    config.option.loadscopereorder = False  # keep our order (xdist would sort units by test count)
+    return PackageScheduling(config, log)
