@@ -8,9 +8,11 @@ open by accident. (Routes hidden from the schema — the dashboard's HTML page s
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 # Probes, sign-in and sign-out: (method, path template).
 PUBLIC_OPERATIONS = frozenset(
@@ -29,9 +31,30 @@ def unprotected_operations(schema: dict[str, Any]) -> list[str]:
 
 def check_routes(app: FastAPI) -> None:
     """Raise if an operation neither asks who is acting nor is meant to be open."""
+    routes = route_table(app)
+    if routes in _CHECKED:
+        return
     open_operations = unprotected_operations(app.openapi())
     if open_operations:
         raise RuntimeError(
             f"operations without auth: {', '.join(open_operations)}: include their router with the "
             "auth dependency (api.main.PROTECTED) or use ActorDep / require(...)"
         )
+    _CHECKED.add(routes)
+
+
+# Building the OpenAPI schema takes ~0.3 s; the answer depends only on the routes (their endpoints
+# carry their own dependencies), so every app built from the same routes is checked once.
+_CHECKED: set[tuple[Hashable, ...]] = set()
+
+
+def route_table(app: FastAPI) -> tuple[Hashable, ...]:
+    return tuple(
+        (route.path, frozenset(route.methods or ()), route.endpoint, _dependencies(route))
+        for route in app.routes
+        if isinstance(route, APIRoute)
+    )
+
+
+def _dependencies(route: APIRoute) -> tuple[Hashable, ...]:
+    return tuple(depends.dependency for depends in route.dependencies)
