@@ -6,9 +6,6 @@ more (``make_key("alice", Role.VIEWER).headers``)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -27,6 +23,7 @@ from jobstore.db import make_engine, write_transaction
 from jobstore.repo import keys
 from jobstore.repo.keys import Role
 from tests.api.broker import QueueReader
+from tests.live_api import serve_app
 
 DATASET = "dataset_B"
 PRETRAIN = "ocec_A_best.pt"
@@ -130,18 +127,8 @@ def queue(api_settings: ApiSettings) -> Iterator[QueueReader]:
 @pytest.fixture
 def live_server(app: FastAPI) -> Iterator[str]:
     """A real uvicorn server in a thread; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    _wait_until_up(base)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serve_app(app, grace_seconds=2) as base:
+        yield base
 
 
 @pytest.fixture
@@ -149,17 +136,6 @@ def http(live_server: str, operator_key: Key) -> Iterator[httpx.Client]:
     """An HTTP client of the live server with an operator key."""
     with httpx.Client(base_url=live_server, headers=operator_key.headers, timeout=10.0) as client:
         yield client
-
-
-def _wait_until_up(base: str) -> None:
-    for _ in range(200):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"uvicorn did not start at {base}")
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ from jobstore.db import make_engine, write_transaction
 from jobstore.migrate import upgrade_to_head
 from jobstore.repo import keys
 from jobstore.repo.keys import Role
-from tests.steering.stack import serve
+from tests.live_api import serve
 
 # five jobs one after the other on a shared 2-core machine: generous limits, no timing assertion
 pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(1200)]

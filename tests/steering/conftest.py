@@ -37,7 +37,8 @@ from jobstore.repo.keys import Role
 from ocec_engine import train
 from ocec_engine.config import AugmentPolicy, DeviceChoice, TrainConfig
 from ocec_engine.synthetic import make_dataset
-from tests.steering.stack import Operator, Steering, serve
+from tests.live_api import serve
+from tests.steering.stack import Operator, Steering
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = "ocec_ref_cosface_epoch0012.pt"

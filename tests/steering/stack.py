@@ -8,20 +8,13 @@ database is read only to explain a timeout (the worker log and the job's events 
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-import uvicorn
 from worker_harness import Harness
-
-from api.main import create_app
-from api.settings import ApiSettings
 
 T = TypeVar("T")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -126,38 +119,3 @@ class Steering:
         ]
         logs = [f"--- {w.name} ---\n{w.log()[-6000:]}" for w in self.harness.workers]
         return "\n".join([f"state={job.state} attempt={job.attempt} epoch={job.epoch}", *events, *logs])
-
-
-def free_socket() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@contextmanager
-def serve(settings: ApiSettings) -> Iterator[str]:
-    """The API under uvicorn in a thread of this process, on a free port; yields its base URL."""
-    sock = free_socket()
-    config = uvicorn.Config(create_app(settings), log_level="warning", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    deadline = time.monotonic() + 20
-    while not _up(base):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"uvicorn did not start at {base}")
-        time.sleep(POLL_SECONDS)
-    try:
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-def _up(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False

@@ -9,10 +9,7 @@ chosen by the test.
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,17 +19,16 @@ from typing import Any
 
 import httpx
 import redis
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "worker"))  # the worker harness
 
-from worker_harness import Harness, make_harness, wait_for
+from worker_harness import Harness, make_harness
 
-from api.main import create_app
 from api.settings import ApiSettings
 from jobstore.db import make_engine, write_transaction
 from jobstore.repo import keys
 from jobstore.repo.keys import Role
+from tests.live_api import serve
 
 OPERATOR = "alice"  # the operator the browser signs in as
 
@@ -64,39 +60,6 @@ class Stack:
 
     def dataset(self, name: str, **script: Any) -> str:
         return self.harness.dataset(name, **script)
-
-
-def free_socket() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@contextmanager
-def serve(settings: ApiSettings) -> Iterator[str]:
-    """uvicorn with the app in a thread; yields the base URL."""
-    sock = free_socket()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", timeout_graceful_shutdown=1)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    wait_for(lambda: _up(base), timeout=20, what=f"uvicorn at {base}")
-    try:
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-def _up(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        time.sleep(0.05)
-        return False
 
 
 @contextmanager

@@ -14,8 +14,8 @@ import torch
 from api.settings import ApiSettings
 from jobstore.repo.keys import Role
 from tests.api.conftest import KeyMaker
-from tests.api.dashboard.stack import serve
 from tests.api.uploads.data_files import REFERENCE_PARQUET, folder_entries, zip_of
+from tests.live_api import serve
 
 MODEL_A = Path("/work/shared/fixtures/ocec_reference/ocec_ref_cosface_epoch0012.pt")
 EVIL = b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."

@@ -25,7 +25,7 @@ from jobstore.migrate import upgrade_to_head
 from jobstore.repo import keys
 from jobstore.repo.keys import Role
 from tests.api.conftest import forget_queue
-from tests.api.dashboard.stack import serve
+from tests.live_api import serve
 
 CLIENT_ENV = ("OCEC_URL", "OCEC_API_KEY", "DATABASE_URL", "REDIS_URL", "OCEC_HOME")
 
