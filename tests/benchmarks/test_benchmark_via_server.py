@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))  # the worker harness
 
@@ -42,6 +41,7 @@ from jobstore.db import make_engine, write_transaction
 from jobstore.migrate import upgrade_to_head
 from jobstore.repo import keys
 from jobstore.repo.keys import Role
+from tests.api.conftest import forget_queue
 from tests.live_api import serve
 
 # five jobs one after the other on a shared 2-core machine: generous limits, no timing assertion
@@ -72,9 +72,7 @@ def stack(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, str, Harness]]:
     finally:
         harness.stop_workers()
         db.dispose()
-        client = redis.Redis.from_url(redis_url)
-        client.delete(queue, f"_kombu.binding.{queue}")  # only this test's keys: never FLUSHDB
-        client.close()
+        forget_queue(redis_url, queue)  # only this queue's keys: never FLUSHDB
 
 
 def _records(path: Path) -> dict[tuple[str, float, int], RunRecord]:

@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from sqlalchemy import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))  # the worker harness
@@ -37,6 +36,7 @@ from jobstore.repo.keys import Role
 from ocec_engine import train
 from ocec_engine.config import AugmentPolicy, DeviceChoice, TrainConfig
 from ocec_engine.synthetic import make_dataset
+from tests.api.conftest import forget_queue
 from tests.live_api import serve
 from tests.steering.stack import Operator, Steering
 
@@ -73,9 +73,7 @@ def steering(
     finally:
         harness.stop_workers()
         db.dispose()
-        client = redis.Redis.from_url(redis_url)
-        client.delete(queue, f"_kombu.binding.{queue}")  # only this suite's keys: never FLUSHDB
-        client.close()
+        forget_queue(redis_url, queue)  # only this queue's keys: never FLUSHDB
 
 
 def _data(data_root: Path, model_root: Path) -> None:

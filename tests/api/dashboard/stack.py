@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "worker"))  # the worker harness
 
@@ -28,6 +27,7 @@ from api.settings import ApiSettings
 from jobstore.db import make_engine, write_transaction
 from jobstore.repo import keys
 from jobstore.repo.keys import Role
+from tests.api.conftest import forget_queue
 from tests.live_api import serve
 
 OPERATOR = "alice"  # the operator the browser signs in as
@@ -88,6 +88,4 @@ def running_stack(tmp: Path, db_url: str, redis_url: str) -> Iterator[Stack]:
     finally:
         harness.stop_workers()
         db.dispose()
-        client = redis.Redis.from_url(redis_url)
-        client.delete(queue, f"_kombu.binding.{queue}")
-        client.close()
+        forget_queue(redis_url, queue)  # only this queue's keys: never FLUSHDB
