@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from worker_harness import REPO, Harness
+from worker_harness import REPO, Harness, wait_for
 
 from ocec_jobs.cli.worker import WorkerCommandError, celery_argv, count_gpus, parse_gpus, plan_slots, slot_env
 
@@ -77,6 +77,9 @@ def test_two_pinned_workers_run_jobs_side_by_side_and_stop_on_sigterm(harness: H
         assert sorted(a.gpu or "" for a in attempts) == ["0", "1"]
         for a in attempts:
             assert a.worker.startswith(f"gpu{a.gpu}@")
+        # the reaper companion is a process of its own: on a busy host it may still be importing
+        cli_log = harness.settings.home / "cli.log"
+        wait_for(lambda: "reaper loop started" in cli_log.read_text(), 60, "the first worker's reaper")
 
         cli.send_signal(signal.SIGTERM)
         assert cli.wait(timeout=60) == 0

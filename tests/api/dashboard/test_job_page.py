@@ -12,7 +12,8 @@ from playwright.sync_api import Page, Request, expect
 
 from tests.api.dashboard.conftest import Watch
 from tests.api.dashboard.proxy import CuttableProxy
-from tests.api.dashboard.stack import Stack, wait_for
+from tests.api.dashboard.stack import Stack
+from tests.worker.worker_harness import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
 
