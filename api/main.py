@@ -30,6 +30,7 @@ from api.routes import (
 )
 from api.settings import api_settings
 from jobstore.settings import Settings
+from jobstore.text import escape_log_records
 
 VERSION = "0.1.0"
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = resolved
+    escape_log_records()  # names and paths in log lines show escapes, not raw control characters
     if not resolved.auth_enabled:
         log.warning(AUTH_OFF_WARNING)
     errors.install(app)

@@ -11,15 +11,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas_control import ForkSummary, RestoreStatus
-from jobstore.spec import MAX_EPOCHS, Fraction, GateFailPolicy, LearningRate
+from api.schemas_control import ForkSummary, Reason, RequiredReason, RestoreStatus
+from jobstore.spec import MAX_EPOCHS, Fraction, GateFailPolicy, JobName, LearningRate
 
 CHECKPOINT_REF = r"^(last|best|stage:[1-3]|epoch:[0-9]{1,5})$"
 CheckpointRef = Annotated[
     str, Field(pattern=CHECKPOINT_REF, description="last | best | stage:N (its entry) | epoch:N")
 ]
-Reason = Annotated[str, Field(max_length=2000)]
-RequiredReason = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
 CommandKey = Annotated[str, Field(min_length=1, max_length=255)]
 StageNumber = Annotated[int, Field(ge=1, le=3)]
 Epochs = Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
@@ -81,7 +79,7 @@ class StageOverrides(_Request):
 
 class ForkRequest(ResumeRequest):
     from_: CheckpointRef = Field(default="best", alias="from")
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    name: JobName | None = None
     stage2: StageOverrides | None = None
 
 

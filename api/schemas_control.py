@@ -6,10 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from jobstore.repo.decisions import DecisionAction
 from jobstore.spec import MAX_EPOCHS, LearningRate
+from jobstore.text import check_safe
+
+# Reasons go into the audit trail and are shown by the CLI and dashboard: no control or bidi
+# characters (jobstore.text), so one line stays one line.
+Reason = Annotated[str, Field(max_length=2000), AfterValidator(check_safe)]
+RequiredReason = Annotated[
+    str, Field(min_length=1, max_length=2000, pattern=r"\S"), AfterValidator(check_safe)
+]
 
 # Which extra field each decision takes (and no other decision may send).
 DECISION_FIELDS = {DecisionAction.EXTEND: "epochs", DecisionAction.RETRY: "lr"}
@@ -29,7 +37,7 @@ class DecideRequest(BaseModel):
         default=None, description="extend only: more epochs before the gate is read again"
     )
     lr: LearningRate | None = Field(default=None, description="retry only: the lr the stage restarts with")
-    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
+    reason: RequiredReason
 
     @model_validator(mode="after")
     def _fields_fit_the_action(self) -> DecideRequest:

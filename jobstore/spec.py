@@ -11,7 +11,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from jobstore.text import check_safe
 
 MAX_EPOCHS = 10_000
 MAX_BATCH = 65_536
@@ -39,6 +41,9 @@ class AugmentPolicy(StrEnum):
 LearningRate = Annotated[float, Field(gt=0, le=1.0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0, le=1.0, allow_inf_nan=False)]
 RelPath = Annotated[str, Field(min_length=1, max_length=1024)]
+# Free text people read (names, filters): no control or bidi characters (jobstore.text).
+SafeText = Annotated[str, AfterValidator(check_safe)]
+JobName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_safe)]
 
 
 class _Strict(BaseModel):
@@ -107,7 +112,7 @@ class JobSpec(_Strict):
 class JobCreate(JobSpec):
     """POST /jobs body: the spec plus bookkeeping fields."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)] = "job"
+    name: JobName = "job"
     priority: Annotated[int, Field(ge=-100, le=100)] = 0
 
     def spec(self) -> JobSpec:

@@ -16,6 +16,7 @@ from celery import Celery
 
 from jobstore.settings import Settings, get_settings
 from jobstore.tasknames import TASK_RUN_JOB
+from jobstore.text import escape_log_records
 
 SOFT_SHUTDOWN_SECONDS = 60.0  # SIGQUIT (cold) shutdown: time a running job gets to checkpoint
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Celery:
     from worker import signals, tasks
 
     settings = settings or get_settings()
+    escape_log_records()  # job names and reasons in log lines show escapes (jobstore.text)
     app = Celery("ocec_worker", set_as_current=False)
     app.conf.update(celery_config(settings))
     tasks.register(app, settings)

@@ -23,10 +23,12 @@ from api.auth.actor import ANONYMOUS, Actor, AuthVia
 from api.auth.cookies import CSRF_HEADER, SESSION_COOKIE, SessionClaims, SessionSigner
 from api.auth.problems import csrf_refused, forbidden, unauthenticated
 from api.auth.secret import session_secret
+from api.errors import invalid_field
 from api.settings import ApiSettings
 from jobstore.db import read_session, write_transaction
 from jobstore.models import ApiKey
 from jobstore.repo import keys
+from jobstore.text import first_unsafe
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,8 @@ def unauthenticated_actor(request: Request) -> Actor:
     """Auth off: anyone is an admin, named by the X-Actor header (not in the schema: it means nothing
     while auth is on), cut to the length an event's actor may have."""
     name = (request.headers.get(ACTOR_HEADER) or "").strip()[:ACTOR_MAX]
+    if first_unsafe(name) is not None:  # it is recorded on events and shown like a name
+        raise invalid_field(ACTOR_HEADER, "must not contain control characters", "value_error", "header")
     return Actor(name=name or ANONYMOUS, role=keys.Role.ADMIN, via=AuthVia.OFF)
 
 

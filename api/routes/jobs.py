@@ -16,7 +16,7 @@ from api.settings import ApiSettings
 from api.status import load_status, public
 from jobstore import repo
 from jobstore.models import Job
-from jobstore.spec import JobCreate
+from jobstore.spec import JobCreate, SafeText
 from jobstore.states import JobState
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -102,7 +102,7 @@ def list_jobs(
     state: Annotated[list[JobState] | None, Query(description="repeat for several states")] = None,
     stage: Annotated[int | None, Query(ge=1, le=3)] = None,
     name: Annotated[
-        str | None, Query(min_length=1, max_length=200, description="substring, any case")
+        SafeText | None, Query(min_length=1, max_length=200, description="substring, any case")
     ] = None,
     parent: Annotated[
         str | None, Query(pattern=JOB_ID_PATTERN, description="jobs forked from this one")

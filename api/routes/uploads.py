@@ -34,6 +34,7 @@ from jobstore.db import read_session, write_transaction
 from jobstore.models import Upload, new_id
 from jobstore.repo import uploads as repo
 from jobstore.repo.uploads import NewUpload, UploadKind
+from jobstore.spec import SafeText
 
 router = APIRouter(tags=["uploads"])
 
@@ -86,7 +87,7 @@ class UploadsPage(BaseModel):
 
 
 FilenameQuery = Annotated[
-    str | None,
+    SafeText | None,
     Query(min_length=1, max_length=255, description="the file's name for a raw (non-multipart) body"),
 ]
 

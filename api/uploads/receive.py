@@ -24,6 +24,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from api.errors import ApiError, ProblemType, invalid_field
+from jobstore.text import first_unsafe
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -61,6 +62,11 @@ class _Sink:
         for chunk in chunks:
             self.digest.update(chunk)
             self.handle.write(chunk)
+
+
+def unsafe_filename() -> ApiError:
+    message = "must not contain control or bidirectional-formatting characters"
+    return invalid_field("filename", message, "value_error")
 
 
 def too_large(limit: int) -> ApiError:
@@ -150,6 +156,8 @@ def _callbacks(parts: _Parts) -> MultipartCallbacks:
                 fail(invalid_field(FILE_FIELD, "send exactly one file part", "multipart_invalid"))
             parts.in_file = True
             parts.filename = options.get(b"filename", b"").decode("utf-8", "replace")
+            if first_unsafe(parts.filename) is not None:
+                fail(unsafe_filename())
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if parts.in_file and parts.error is None:

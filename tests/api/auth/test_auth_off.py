@@ -66,3 +66,15 @@ def test_with_auth_on_no_warning_is_logged(
         create_app(api_settings)
 
     assert AUTH_OFF_WARNING not in caplog.text
+
+
+def test_with_auth_off_an_actor_with_control_characters_is_refused(
+    api_settings: ApiSettings, job_body: dict[str, Any]
+) -> None:
+    settings = api_settings.model_copy(update={"auth": AuthMode.OFF})
+
+    with TestClient(create_app(settings)) as client:
+        refused = client.post("/jobs", json=job_body, headers={"X-Actor": "eve\x1b[2K"})
+
+    error = refused.json()["errors"][0]
+    assert (refused.status_code, error["field"], error["location"]) == (422, "X-Actor", "header")
