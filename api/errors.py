@@ -39,6 +39,8 @@ class ProblemType(StrEnum):
     UNAUTHENTICATED = "urn:ocec-jobs:problem:unauthenticated"
     FORBIDDEN = "urn:ocec-jobs:problem:forbidden"
     CSRF = "urn:ocec-jobs:problem:csrf"
+    LAST_ADMIN_KEY = "urn:ocec-jobs:problem:last-admin-key"
+    TOO_MANY_FAILURES = "urn:ocec-jobs:problem:too-many-failed-keys"
     HTTP = "about:blank"
     INTERNAL = "urn:ocec-jobs:problem:internal"
 

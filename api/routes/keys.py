@@ -34,11 +34,14 @@ def create_key(body: KeyCreate, _admin: AdminDep, transaction: TransactionDep) -
     return KeyCreated(**public.model_dump(), key=new.secret)
 
 
-@router.delete("/{key_id}", response_model=KeyPublic, responses=problems(401, 403, 404, 422))
+@router.delete("/{key_id}", response_model=KeyPublic, responses=problems(401, 403, 404, 409, 422))
 def revoke_key(key_id: str, _admin: AdminDep, transaction: TransactionDep) -> KeyPublic:
-    """Revoke a key: it and every session signed in with it stop working now."""
+    """Revoke a key: it and every session signed in with it stop working now. The last active admin
+    key cannot be revoked (409)."""
     try:
         with transaction() as tx:
             return KeyPublic.model_validate(keys.revoke_key(tx, key_id=key_id))
     except keys.ApiKeyNotFoundError as exc:
         raise ApiError(404, ProblemType.NOT_FOUND, str(exc), "API key not found") from exc
+    except keys.LastAdminKeyError as exc:
+        raise ApiError(409, ProblemType.LAST_ADMIN_KEY, str(exc), "Last admin key") from exc

@@ -52,6 +52,12 @@ class ApiKeyNotFoundError(ApiKeyError):
     code = "api-key-not-found"
 
 
+class LastAdminKeyError(ApiKeyError):
+    """Revoking it would leave nobody able to manage keys (except on the database's machine)."""
+
+    code = "last-admin-key"
+
+
 @dataclass(frozen=True)
 class NewKey:
     """A freshly created key: the record, and the secret — which exists nowhere else after this."""
@@ -152,15 +158,26 @@ def resolve_key_id(session: Session, id_or_prefix: str) -> str:
 
 
 def revoke_key(session: Session, *, key_id: str, now: datetime | None = None) -> ApiKey:
-    """Revoke a key (idempotent: a revoked key keeps its first revocation time)."""
+    """Revoke a key (idempotent: a revoked key keeps its first revocation time); never the last
+    active admin key (``LastAdminKeyError``)."""
+    admins = _lock_active_admins(session)  # first, in id order: two revocations wait, never deadlock
     key = session.get(ApiKey, key_id, with_for_update=True, populate_existing=True)
     if key is None:
         raise ApiKeyNotFoundError(f"no API key with id {key_id!r}")
+    if key.revoked_at is None and admins == [key.id]:
+        raise LastAdminKeyError(
+            f"{key.name!r} is the last active admin key: create another admin key before revoking it"
+        )
     if key.revoked_at is None:
         key.revoked_at = now_or(now)
         session.add(key)
         session.flush()
     return key
+
+
+def _lock_active_admins(session: Session) -> list[str]:
+    query = select(ApiKey.id).where(ApiKey.role == Role.ADMIN.value, col(ApiKey.revoked_at).is_(None))
+    return list(session.exec(query.order_by(col(ApiKey.id)).with_for_update()).all())
 
 
 def needs_touch(key: ApiKey, now: datetime, min_interval: timedelta) -> bool:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from jobstore.text import visible
 from ocec_jobs.cli.main import SubParsers
 
 if TYPE_CHECKING:
@@ -121,9 +122,9 @@ def run_revoke(args: argparse.Namespace) -> int:
         with _database(args, write=True) as session:
             key = keys.revoke_key(session, key_id=keys.resolve_key_id(session, args.key_id))
             key_id, name = key.id, key.name
-    except (_DatabaseUnusableError, keys.ApiKeyNotFoundError) as exc:
+    except (_DatabaseUnusableError, keys.ApiKeyNotFoundError, keys.LastAdminKeyError) as exc:
         return _fail(str(exc), 1)
-    print(f"revoked API key {key_id} ({name})")
+    print(f"revoked API key {key_id} ({visible(name)})")
     return 0
 
 
@@ -171,7 +172,8 @@ def _when(moment: datetime | None) -> str | None:
 
 
 def _table(rows: Sequence[dict[str, Any]]) -> str:
-    cells = [list(COLUMNS)] + [[str(row[c] if row[c] is not None else "-") for c in COLUMNS] for row in rows]
+    shown = [[visible(str(row[c] if row[c] is not None else "-")) for c in COLUMNS] for row in rows]
+    cells = [list(COLUMNS), *shown]
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
     lines = ("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells)
     return "\n".join(line.rstrip() for line in lines)

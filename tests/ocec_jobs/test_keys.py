@@ -77,7 +77,7 @@ def test_list_shows_keys_but_never_the_secret(home: Path) -> None:
 
 
 def test_revoke_by_an_id_prefix(home: Path) -> None:
-    secret = cli(home, "create", "--name", "temp", "--role", "admin").stdout.strip()
+    secret = cli(home, "create", "--name", "temp", "--role", "operator").stdout.strip()
     key = find(home, secret)
     assert key is not None
 
@@ -107,6 +107,17 @@ def test_errors_have_exit_codes_and_messages(
     assert result.returncode == code
     assert message in result.stderr
     assert result.stdout == ""
+
+
+def test_the_last_admin_key_is_not_revoked(home: Path) -> None:
+    first = cli(home, "create", "--name", "boss", "--role", "admin")
+    key = find(home, first.stdout.strip())
+    assert key is not None
+
+    refused = cli(home, "revoke", key.id)
+
+    assert refused.returncode == 1 and "last active admin key" in refused.stderr
+    assert find(home, first.stdout.strip()) is not None  # still active
 
 
 def test_a_database_without_the_schema_is_refused(tmp_path: Path) -> None:

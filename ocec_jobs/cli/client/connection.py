@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from jobstore.text import visible
 from ocec_jobs.cli.client.exitcodes import ClientError, Exit
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def problem_message(response: httpx.Response) -> str:
     fields = "; ".join(f"{e.get('field') or e.get('location')}: {e.get('message')}" for e in errors[:5])
     shown = f" [{fields}]" if fields and fields not in detail else ""
     message = f"{response.status_code} {body.get('title') or response.reason_phrase}: {detail}{shown}"
-    return " ".join(message.split())  # one line, whatever the detail held
+    return visible(" ".join(message.split()))  # one line, whatever the detail held; no escapes
 
 
 def _json(response: httpx.Response) -> Any:

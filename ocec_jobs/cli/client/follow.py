@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
+from jobstore.text import visible, visible_data
 from ocec_jobs.cli.client.connection import Api
 from ocec_jobs.cli.client.exitcodes import JOB_STATE_EXITS, WAITING_STATES, ClientError, Exit
 from ocec_jobs.cli.client.render import f1
@@ -99,7 +100,7 @@ class FollowView:
         self, status: Mapping[str, Any], *, as_json: bool, progress: bool, out: TextIO | None = None
     ) -> None:
         self.job_id = str(status["id"])
-        self.name = str(status.get("name", ""))
+        self.name = visible(str(status.get("name", "")))
         self.epochs = int(status.get("epochs") or 0)
         self.stage = int(status.get("stage") or 1)
         self.as_json = as_json
@@ -141,10 +142,11 @@ class FollowView:
                 file=self.out,
                 flush=True,
             )
+        shown = visible_data(data)  # people's terminals get escapes, not control characters
         if message.event == END:
-            return self._end(data)
+            return self._end(shown)
         if not self.as_json:
-            self._describe(message.event, data)
+            self._describe(message.event, shown)
         return None
 
     def _describe(self, kind: str, data: Mapping[str, Any]) -> None:
@@ -212,7 +214,7 @@ class FollowView:
             return
         self.close()
         state = status.get("state")
-        self.say(f"{state}: {status.get('state_reason') or '-'}")
+        self.say(f"{state}: {visible(str(status.get('state_reason') or '-'))}")
         if state == "awaiting_decision":
             self.say(f"decide with: ocec-jobs decide {self.job_id} proceed|extend|retry|stop --reason '...'")
         else:

@@ -1,10 +1,17 @@
-"""How the client prints: JSON for scripts (``--json``), short lines and tables for people."""
+"""How the client prints: JSON for scripts (``--json``), short lines and tables for people.
+
+What people see passes through ``visible``: a name or reason stored before control characters were
+refused (or written by another source) shows ``\\x1b`` instead of driving the terminal. JSON output
+escapes them by itself (``json.dumps``).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from jobstore.text import visible_data
 
 JOB_COLUMNS = ("id", "name", "state", "stage", "epoch", "best F1", "created")
 
@@ -18,6 +25,7 @@ def f1(value: Any) -> str:
 
 
 def job_row(job: Mapping[str, Any]) -> dict[str, str]:
+    job = visible_data(job)
     best = f1(job.get("best_f1"))
     if job.get("best_epoch"):
         best += f"@{job['best_epoch']}"
@@ -49,6 +57,7 @@ def table(rows: Sequence[Mapping[str, str]], columns: Sequence[str]) -> str:
 
 def status_text(job: Mapping[str, Any]) -> str:
     """A job's status for people: state, position, best F1, the latest metrics, the next gate."""
+    job = visible_data(job)
     lines = [job_line(job)]
     if job.get("state_reason"):
         lines.append(f"  reason     {job['state_reason']}")
@@ -86,6 +95,7 @@ def status_text(job: Mapping[str, Any]) -> str:
 
 
 def upload_text(upload: Mapping[str, Any]) -> str:
+    upload = visible_data(upload)
     use_as = upload.get("use_as") or {}
     named = ", ".join(f'"{k}": "{v}"' for k, v in use_as.items())
     return (

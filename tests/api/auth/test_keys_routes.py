@@ -45,3 +45,14 @@ def test_an_operator_cannot_manage_keys(client: TestClient, operator_key: Key) -
 
     assert response.status_code == 403
     assert (response.json()["role"], response.json()["required_role"]) == ("operator", "admin")
+
+
+def test_the_last_active_admin_key_cannot_be_revoked(client: TestClient, make_key: KeyMaker) -> None:
+    first, second = make_key("root", Role.ADMIN), make_key("root-2", Role.ADMIN)
+
+    allowed = client.delete(f"/keys/{second.id}", headers=first.headers)
+    refused = client.delete(f"/keys/{first.id}", headers=first.headers)
+
+    assert allowed.status_code == 200
+    assert (refused.status_code, refused.json()["type"]) == (409, "urn:ocec-jobs:problem:last-admin-key")
+    assert client.get("/keys", headers=first.headers).status_code == 200  # still an admin

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from jobstore.db import write_transaction
+from jobstore.repo import create_job
+from jobstore.spec import JobCreate
 from ocec_jobs.cli.client.exitcodes import Exit
 from tests.api.dashboard.proxy import CuttableProxy
 from tests.ocec_jobs.client.conftest import CLIENT_ENV, Stack, wait_for
@@ -215,3 +218,22 @@ def test_a_cut_stream_is_resumed_without_losing_or_repeating_an_event(stack: Sta
     assert len(ids) == len(set(ids)) and ids == sorted(ids, key=int)  # nothing repeated, in order
     assert [m["data"]["epoch"] for m in messages if m["event"] == "metric"] == [1, 2, 3, 4, 5, 6]
     assert messages[-1]["event"] == "end"
+
+
+def test_stored_control_and_bidi_characters_print_as_visible_escapes(stack: Stack) -> None:
+    """A row stored before they were refused (or written by another source) cannot drive a terminal."""
+    with write_transaction(stack.harness.db) as session:
+        job = create_job(session, create=JobCreate(name="legacy", data_root="setB")).job
+        job.name = "old\x1b]0;pwned\x07\u202egpj.exe"
+        job.state, job.state_reason = "failed", "boom\r\x1b[2Ksucceeded"
+        session.add(job)
+        job_id = job.id
+
+    shown = {command: stack.cli(command, *args) for command, args in
+             (("list", ()), ("status", (job_id,)), ("follow", (job_id,)))}  # fmt: skip
+
+    for done in shown.values():
+        assert not {"\x1b", "\x07", "\r", "\u202e"} & set(done.out), done.out
+        assert "old\\x1b]0;pwned\\x07\\u202egpj.exe" in done.out
+    assert "boom\\x0d\\x1b[2Ksucceeded" in shown["status"].out
+    assert shown["follow"].out.splitlines()[-1] == "failed: boom\\x0d\\x1b[2Ksucceeded"
