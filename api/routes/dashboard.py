@@ -22,7 +22,7 @@ from api.routes.jobs import JOB_ID_PATTERN
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = Jinja2Templates(directory=PACKAGE / "templates")
 STATIC_DIR = PACKAGE / "static"
-ASSET_VERSION = "1"  # bump with the static files, so browsers drop cached copies
+ASSET_VERSION = "2"  # bump with the static files, so browsers drop cached copies
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 

@@ -1,6 +1,9 @@
 // The JSON API seen from the pages: same-origin fetches that carry the session cookie, the CSRF
 // header on mutating requests, RFC 9457 problems turned into ApiError, and a 401 sending the
-// browser to the sign-in page. Cookie and header names follow docs/security.md.
+// browser to the sign-in page. Cookie and header names follow docs/security.md. Every answer's
+// strings arrive with control and bidi characters made visible (text.js).
+
+import { visibleData } from "./text.js";
 
 export const AUTH = {
   csrfCookie: "ocec_csrf",
@@ -34,7 +37,7 @@ export function signinUrl() {
 
 async function problemOf(response) {
   try {
-    const body = await response.json();
+    const body = visibleData(await response.json());
     if (body && typeof body === "object") return body;
   } catch (_) {
     // not JSON: fall through
@@ -60,7 +63,7 @@ export async function api(path, { method = "GET", body, headers = {}, signal } =
   }
   if (!response.ok) throw new ApiError(response.status, await problemOf(response));
   if (response.status === 204) return null;
-  return response.json();
+  return visibleData(await response.json());
 }
 
 export const post = (path, body, headers) => api(path, { method: "POST", body, headers });

@@ -11,6 +11,7 @@ import { $, h, liveIndicator, replace, toast } from "./dom.js";
 import { FINAL_STATES, bytes, duration, f1, g, stateLabel } from "./format.js";
 import { canOperate, showWhoami } from "./session.js";
 import { STAGE_COLOURS, stageMarks } from "./stages.js";
+import { parseVisible } from "./text.js";
 import { Timeline } from "./timeline.js";
 
 const jobId = document.body.dataset.jobId;
@@ -305,10 +306,10 @@ function openStream() {
   const source = new EventSource(`${base}/stream?after=${model.lastSeq}`);
   model.source = source;
   source.addEventListener("open", () => liveIndicator("on", "live: following the job's event stream"));
-  source.addEventListener("metric", (message) => onMetric(JSON.parse(message.data)));
-  for (const kind of EVENT_KINDS) source.addEventListener(kind, (message) => onEvent(JSON.parse(message.data)));
+  source.addEventListener("metric", (message) => onMetric(parseVisible(message.data)));
+  for (const kind of EVENT_KINDS) source.addEventListener(kind, (message) => onEvent(parseVisible(message.data)));
   source.addEventListener("end", (message) => {
-    const end = JSON.parse(message.data);
+    const end = parseVisible(message.data);
     closeStream("off", `finished: ${end.state}`);
     document.body.dataset.streamEnded = end.state;
     refreshStatus();

@@ -9,8 +9,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from jobstore.db import write_transaction
-from jobstore.repo import keys
+from jobstore.repo import create_job, keys
 from jobstore.repo.keys import Role
+from jobstore.spec import JobCreate
 from tests.api.dashboard.conftest import Watch
 from tests.api.dashboard.stack import Stack
 
@@ -64,4 +65,25 @@ def test_names_and_reasons_with_markup_render_as_text(page: Page, stack: Stack, 
     page.goto(f"/ui/compare?ids={job['id']}")
     expect(page.locator("#chart-compare-1 .legend-item")).to_have_text(NAME)
     expect(page.locator("#compare-body a")).to_have_text(NAME)
+    assert_inert(page, watch)
+
+
+def test_control_and_bidi_characters_show_as_visible_escapes(page: Page, stack: Stack, watch: Watch) -> None:
+    """A row stored before they were refused: a right-to-left override must not make a name read
+    as another (``invoice\u202egpj.exe`` displays as ``invoiceexe.jpg``), ESC shows as ``\x1b``."""
+    with write_transaction(stack.harness.db) as session:
+        job = create_job(session, create=JobCreate(name="legacy", data_root="xssB")).job
+        job.name = "invoice\u202egpj.exe"
+        job.state, job.state_reason = "failed", "boom\x1b[2K\u2066done"
+        session.add(job)
+        job_id = job.id
+
+    page.goto("/?name=invoice")
+    expect(page.locator(f"tr[data-job-id='{job_id}'] td.name a")).to_have_text("invoice\\u202egpj.exe")
+
+    page.goto(f"/ui/jobs/{job_id}")
+    expect(page.locator("#job-name")).to_have_text("invoice\\u202egpj.exe")
+    expect(page.locator("#st-state-reason")).to_have_text("boom\\x1b[2K\\u2066done")
+    shown = page.evaluate("document.body.innerText")
+    assert not {"\u202e", "\u2066", "\x1b"} & set(shown)
     assert_inert(page, watch)
