@@ -98,7 +98,9 @@ def check_image(source: bytes | Path, where: str, max_pixels: int) -> None:
             img.convert("RGB").load()
     except DatasetRejectedError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's own cap (~179 MP) fires in open()
+        raise DatasetRejectedError(Rejection.LIMIT, f"{where}: {exc}") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DatasetRejectedError(
             Rejection.IMAGE, f"{where}: cannot decode image ({type(exc).__name__}: {exc})"
         ) from exc

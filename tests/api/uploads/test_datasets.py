@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,25 @@ def test_a_huge_image_is_refused_before_decoding(tmp_path: Path) -> None:
     rows = [*balanced_rows(2)[:-1], ("val", 1, png(size=(1024, 1024)))]
     assert "over the limit" in refused(
         Rejection.LIMIT, check_parquet, parquet(tmp_path / "d.parquet", rows), LIMITS
+    )
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that only declares its size: enough for Pillow to open (and judge) it, nothing to decode."""
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    )
+
+
+def test_an_image_over_pillows_own_cap_is_a_limit_too(tmp_path: Path) -> None:
+    """Over ~179 megapixels Pillow refuses in ``open()``, before our own check: still ``dataset_limit``."""
+    limits = DatasetLimits(max_files=1000, max_extracted_bytes=10 << 20, max_image_pixels=1 << 30)
+    rows = [*balanced_rows(2)[:-1], ("val", 1, png_header(20_000, 10_000))]
+
+    assert "decompression bomb" in refused(
+        Rejection.LIMIT, check_parquet, parquet(tmp_path / "d.parquet", rows), limits
     )
 
 
