@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from api import errors, observability, security
 from api.auth import get_actor
 from api.auth.policy import check_routes
+from api.head import HeadAsGetMiddleware
 from api.lifespan import lifespan
 from api.limits import StrictJsonMiddleware
 from api.routes import (
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.warning(AUTH_OFF_WARNING)
     errors.install(app)
     errors.document_problems(app)
+    app.add_middleware(HeadAsGetMiddleware)  # innermost: HEAD on a read is its GET without the body
     app.add_middleware(StrictJsonMiddleware)  # inside the body limit: it reads bounded bodies only
     security.install(app, resolved.cors_origins, resolved.max_body_bytes, uploads.body_limits(resolved))
     app.state.observability = observability.Observability(lambda: app.state.resources.engine)
