@@ -239,6 +239,16 @@ class ApiKey(SQLModel, table=True):
     last_used_at: datetime | None = _ts()
 
 
+class RevokedSession(SQLModel, table=True):
+    """A dashboard session signed out before it expired, by its cookie's nonce: refused until then."""
+
+    __tablename__ = "revoked_session"
+
+    nonce: str = Field(primary_key=True, max_length=64)
+    key_id: str = Field(max_length=32)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class Upload(SQLModel, table=True):
     """A model checkpoint or dataset uploaded over HTTP (issue: uploads)."""
 

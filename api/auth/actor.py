@@ -30,3 +30,4 @@ class Actor:
     key_name: str | None = None
     expires_at: datetime | None = None  # of the dashboard session
     csrf_token: str | None = None  # of the dashboard session
+    session_nonce: str | None = None  # of the dashboard session: what a sign-out revokes

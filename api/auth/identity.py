@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from api.auth.actor import ANONYMOUS, Actor, AuthVia
 from api.auth.cookies import CSRF_HEADER, SESSION_COOKIE, SessionClaims, SessionSigner
@@ -27,7 +28,7 @@ from api.errors import invalid_field
 from api.settings import ApiSettings
 from jobstore.db import read_session, write_transaction
 from jobstore.models import ApiKey
-from jobstore.repo import keys
+from jobstore.repo import keys, sessions
 from jobstore.text import first_unsafe
 
 log = logging.getLogger(__name__)
@@ -126,10 +127,9 @@ def _session_actor(request: Request, settings: ApiSettings, cookie: str) -> Acto
     claims = signer.verify(cookie, datetime.now(UTC))
     if claims is None:
         raise unauthenticated("the dashboard session is invalid or has expired: sign in again", invalid=True)
-    key_id = claims.key_id
-    key = lookup(request, lambda session: keys.active_key(session, key_id))
+    key = lookup(request, lambda session: session_key(session, claims))
     if key is None:
-        raise unauthenticated("the key of this session was revoked: sign in again", invalid=True)
+        raise unauthenticated("this session was signed out or its key revoked: sign in again", invalid=True)
     if request.method.upper() not in READ_METHODS and not signer.csrf_matches(
         claims, request.headers.get(CSRF_HEADER)
     ):
@@ -140,8 +140,30 @@ def _session_actor(request: Request, settings: ApiSettings, cookie: str) -> Acto
 
 def session_actor(key: ApiKey, claims: SessionClaims, signer: SessionSigner) -> Actor:
     return replace(
-        _actor(key, AuthVia.SESSION), expires_at=claims.expires_at, csrf_token=signer.csrf_token(claims)
+        _actor(key, AuthVia.SESSION),
+        expires_at=claims.expires_at,
+        csrf_token=signer.csrf_token(claims),
+        session_nonce=claims.nonce,
     )
+
+
+def session_key(session: Session, claims: SessionClaims) -> ApiKey | None:
+    """The active key of a session that was not signed out, else ``None``."""
+    if sessions.is_revoked(session, claims.nonce):
+        return None
+    return keys.active_key(session, claims.key_id)
+
+
+def still_valid(engine: Engine, actor: Actor, now: datetime) -> bool:
+    """Whether the credentials an actor was authenticated with still hold (an open stream asks)."""
+    if actor.via is AuthVia.OFF or actor.key_id is None:
+        return True
+    if actor.expires_at is not None and actor.expires_at <= now:
+        return False
+    with read_session(engine) as session:
+        if actor.session_nonce is not None and sessions.is_revoked(session, actor.session_nonce):
+            return False
+        return keys.active_key(session, actor.key_id) is not None
 
 
 def _actor(key: ApiKey, via: AuthVia) -> Actor:

@@ -9,15 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response, status
+from sqlalchemy.exc import IntegrityError
 
 from api.auth import CSRF_COOKIE, SESSION_COOKIE, ActorDep, AuthVia
 from api.auth.actor import Actor
-from api.auth.identity import lookup, session_actor, settings_of, signer_of
+from api.auth.identity import engine_of, lookup, session_actor, settings_of, signer_of
 from api.auth.problems import csrf_refused, unauthenticated
 from api.auth.schemas import SessionInfo, SignIn
 from api.errors import Responses, problems
 from api.settings import ApiSettings, CookieSecure
-from jobstore.repo import keys
+from jobstore.db import write_transaction
+from jobstore.repo import keys, sessions
 from jobstore.repo.keys import Role
 
 router = APIRouter(prefix="/session", tags=["session"])
@@ -55,12 +57,31 @@ def who_am_i(actor: ActorDep) -> SessionInfo:
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 def sign_out(request: Request) -> Response:
-    """Sign the browser out: both cookies are cleared."""
+    """Sign the browser out: the session ends on the server (its cookie stops working at once, even
+    if a copy was kept) and both cookies are cleared."""
+    revoke_presented_session(request)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     secure = is_secure(request, settings_of(request))
     for name, http_only in ((SESSION_COOKIE, True), (CSRF_COOKIE, False)):
         response.delete_cookie(name, path="/", secure=secure, httponly=http_only, samesite="strict")
     return response
+
+
+def revoke_presented_session(request: Request) -> None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie or not settings_of(request).auth_enabled:
+        return
+    now = datetime.now(UTC)
+    claims = signer_of(request).verify(cookie, now)
+    if claims is None:
+        return  # forged or expired: nothing to end
+    try:
+        with write_transaction(engine_of(request)) as session:
+            sessions.revoke_session(
+                session, nonce=claims.nonce, key_id=claims.key_id, expires_at=claims.expires_at, now=now
+            )
+    except IntegrityError:
+        pass  # a concurrent sign-out of the same session recorded it
 
 
 def info(actor: Actor) -> SessionInfo:

@@ -194,6 +194,22 @@ def test_sign_out_clears_both_cookies(anonymous: TestClient, operator_key: Key) 
     assert anonymous.get("/jobs").status_code == 401
 
 
+def test_sign_out_ends_the_session_on_the_server(anonymous: TestClient, operator_key: Key) -> None:
+    """A copy of the cookie kept after sign-out (a stolen one) stops working at once; another session
+    of the same key does not."""
+    other = TestClient(anonymous.app)
+    sign_in(anonymous, operator_key), sign_in(other, operator_key)
+    kept = anonymous.cookies.get("ocec_session")
+    assert kept and anonymous.get("/jobs").status_code == 200
+
+    assert anonymous.delete("/session").status_code == 204
+
+    replayed = TestClient(anonymous.app, cookies={"ocec_session": kept}).get("/jobs")
+    assert replayed.status_code == 401 and "signed out" in replayed.json()["detail"]
+    assert other.get("/jobs").status_code == 200
+    assert anonymous.delete("/session").status_code == 204  # signing out again is harmless
+
+
 def test_the_stream_works_with_the_session_cookie(
     live_server: str, operator_key: Key, job_body: dict[str, Any]
 ) -> None:
