@@ -34,6 +34,13 @@ class ApiSettings(Settings):
         default=2000, ge=0, le=600_000, description="SSE reconnection delay advised to clients."
     )
     stream_page_size: int = Field(default=200, ge=1, le=10_000, description="Rows read per SSE poll.")
+    stream_auth_recheck_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        allow_inf_nan=False,
+        description="How often an open SSE stream re-checks its key or session (revoked: it ends).",
+    )
     session_secret: SecretStr | None = Field(
         default=None,
         min_length=32,

@@ -5,6 +5,9 @@ Each poll runs in a worker thread with its own short-lived DB session, so an ope
 holds a pooled connection between polls. The stream is finite: after the job reaches succeeded,
 failed or cancelled and everything before that has been sent, a final ``end`` event carries the
 terminal state and the response closes (clients must not treat a closed socket as "finished").
+The credentials that opened the stream are re-checked every ``auth_recheck_s``: once the key is
+revoked, the session signed out or expired, the stream closes without an ``end`` event (a
+reconnecting client then gets its 401).
 """
 
 from __future__ import annotations
@@ -43,19 +46,33 @@ class FeedPage:
 Poll = Callable[[str | None], FeedPage]
 
 
+Allowed = Callable[[], bool]
+REVOKED_COMMENT = "credentials revoked, signed out or expired: stream closed"
+
+
 @dataclass(frozen=True)
 class StreamTiming:
     poll_s: float
     keepalive_s: float
     retry_ms: int
+    auth_recheck_s: float = 5.0
+
+
+def _always() -> bool:
+    return True
 
 
 async def follow(
-    job_id: str, poll: Poll, cursor: str | None, timing: StreamTiming
+    job_id: str, poll: Poll, cursor: str | None, timing: StreamTiming, allowed: Allowed = _always
 ) -> AsyncIterator[ServerSentEvent]:
     yield ServerSentEvent(comment=f"job {job_id}", retry=timing.retry_ms)
-    quiet_since = time.monotonic()
+    quiet_since = checked = time.monotonic()
     while True:
+        if time.monotonic() - checked >= timing.auth_recheck_s:
+            if not await anyio.to_thread.run_sync(allowed):
+                yield ServerSentEvent(comment=REVOKED_COMMENT)
+                return
+            checked = time.monotonic()
         page = await anyio.to_thread.run_sync(poll, cursor)
         for item in page.items:
             yield ServerSentEvent(id=item.id, event=item.event, data=item.data)

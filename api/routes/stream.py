@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy import Engine
 
+from api.auth import Actor, ActorDep
+from api.auth.identity import still_valid
 from api.deps import EngineDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES, invalid_field
 from api.routes.jobs import JobDep
@@ -54,14 +58,24 @@ async def stream_job(
     engine: EngineDep,
     settings: SettingsDep,
     cursor: Annotated[str | None, Depends(stream_cursor)],
+    actor: ActorDep,
 ) -> AsyncIterator[ServerSentEvent]:
-    """Stream a job's metrics and events as they are recorded; a final `end` event carries the end state."""
+    """Stream a job's metrics and events as they are recorded; a final `end` event carries the end state.
+    The stream closes (no `end`) soon after its key is revoked or its session signed out."""
     timing = StreamTiming(
-        settings.stream_poll_seconds, settings.stream_keepalive_seconds, settings.stream_retry_ms
+        settings.stream_poll_seconds,
+        settings.stream_keepalive_seconds,
+        settings.stream_retry_ms,
+        settings.stream_auth_recheck_seconds,
     )
     poll = _poller(engine, job.id, settings.stream_page_size)
-    async for message in follow(job.id, poll, cursor, timing):
+    allowed = partial(_still_valid, engine, actor)
+    async for message in follow(job.id, poll, cursor, timing, allowed):
         yield message
+
+
+def _still_valid(engine: Engine, actor: Actor) -> bool:
+    return still_valid(engine, actor, datetime.now(UTC))
 
 
 def _poller(engine: Engine, job_id: str, page_size: int) -> Callable[[str | None], FeedPage]:

@@ -7,10 +7,15 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
-from api.sse import END_EVENT
+from api.main import create_app
+from api.settings import ApiSettings
+from api.sse import END_EVENT, REVOKED_COMMENT
+from jobstore.repo.keys import Role
 from jobstore.states import AttemptOutcome
+from tests.api.conftest import KeyMaker
 from tests.api.sse_client import messages, read_until
 from tests.api.worker_sim import SimWorker
+from tests.live_api import serve_app
 
 TIMEOUT = httpx.Timeout(10.0)
 
@@ -113,3 +118,39 @@ def test_a_bad_last_event_id_is_a_422_problem(http: httpx.Client, job_body: dict
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "Last-Event-ID"
+
+
+def test_a_stream_closes_soon_after_its_key_is_revoked_or_its_session_signed_out(
+    api_settings: ApiSettings, make_key: KeyMaker, job_body: dict[str, Any]
+) -> None:
+    """The job stays queued (its stream would never end by itself); keep-alives are rarer than the
+    client's read timeout, so a stream left open fails the test instead of hanging it."""
+    settings = api_settings.model_copy(
+        update={"stream_auth_recheck_seconds": 0.2, "stream_keepalive_seconds": 60}
+    )
+    admin, viewer = make_key("root", Role.ADMIN), make_key("watcher", Role.VIEWER)
+    with (
+        serve_app(create_app(settings), grace_seconds=2) as base,
+        httpx.Client(base_url=base, timeout=TIMEOUT) as http,
+    ):
+        url = f"/jobs/{http.post('/jobs', json=job_body, headers=admin.headers).json()['id']}/stream"
+
+        with http.stream("GET", url, headers=viewer.headers) as by_key:
+            stream = messages(by_key)
+            assert read_until(stream, "created")[-1].event == "created"
+            assert http.delete(f"/keys/{viewer.id}", headers=admin.headers).status_code == 200
+            after_revocation = list(stream)
+
+        http.post("/session", json={"key": admin.secret})
+        with http.stream("GET", url) as by_cookie:
+            stream = messages(by_cookie)
+            assert read_until(stream, "created")[-1].event == "created"
+            kept = dict(http.cookies)
+            assert http.delete("/session").status_code == 204
+            after_sign_out = list(stream)
+        reconnect = httpx.get(f"{base}{url}", cookies=kept)
+
+    for rest in (after_revocation, after_sign_out):
+        assert rest and all(m.event != END_EVENT for m in rest)
+        assert REVOKED_COMMENT in rest[-1].comments
+    assert reconnect.status_code == 401
