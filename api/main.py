@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(observability.RequestMetricsMiddleware, observability=app.state.observability)
     auth = [Depends(get_actor)]
     for module in PROTECTED:
-        app.include_router(module.router, dependencies=auth, responses=errors.problems(401, 403))
+        app.include_router(module.router, dependencies=auth, responses=errors.problems(401, 403, 429))
     for module in OPEN:
         app.include_router(module.router)
     dashboard.mount_static(app)

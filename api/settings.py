@@ -34,6 +34,12 @@ class ApiSettings(Settings):
         default=2000, ge=0, le=600_000, description="SSE reconnection delay advised to clients."
     )
     stream_page_size: int = Field(default=200, ge=1, le=10_000, description="Rows read per SSE poll.")
+    auth_failure_limit: int = Field(
+        default=20, ge=1, le=1_000_000, description="Failed keys per client address and window before 429."
+    )
+    auth_failure_window_seconds: float = Field(
+        default=60.0, gt=0, le=86_400, allow_inf_nan=False, description="The window of auth_failure_limit."
+    )
     stream_auth_recheck_seconds: float = Field(
         default=5.0,
         gt=0,

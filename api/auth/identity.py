@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -22,9 +23,10 @@ from sqlmodel import Session
 
 from api.auth.actor import ANONYMOUS, Actor, AuthVia
 from api.auth.cookies import CSRF_HEADER, SESSION_COOKIE, SessionClaims, SessionSigner
+from api.auth.failures import FailureLimiter, too_many_failures
 from api.auth.problems import csrf_refused, forbidden, unauthenticated
 from api.auth.secret import session_secret
-from api.errors import invalid_field
+from api.errors import ApiError, invalid_field
 from api.settings import ApiSettings
 from jobstore.db import read_session, write_transaction
 from jobstore.models import ApiKey
@@ -47,7 +49,7 @@ session_scheme = APIKeyCookie(
     scheme_name="Session",
     description="dashboard session (POST /session)",
 )
-_signer_lock = threading.Lock()
+_state_lock = threading.Lock()
 
 
 def settings_of(request: Request) -> ApiSettings:
@@ -63,12 +65,28 @@ def engine_of(request: Request) -> Engine:
 def signer_of(request: Request) -> SessionSigner:
     """The app's session signer, made on first use (the secret file is read or created once)."""
     state = request.app.state
-    with _signer_lock:
+    with _state_lock:
         signer: SessionSigner | None = getattr(state, "session_signer", None)
         if signer is None:
             signer = SessionSigner(session_secret(settings_of(request)))
             state.session_signer = signer
     return signer
+
+
+def failed_key(request: Request) -> ApiError:
+    """The answer to a wrong key: 401, or 429 once its address failed too often (``failures``)."""
+    address = request.client.host if request.client else "unknown"
+    state = request.app.state
+    with _state_lock:
+        limiter: FailureLimiter | None = getattr(state, "auth_failures", None)
+        if limiter is None:
+            settings = settings_of(request)
+            limiter = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window_seconds)
+            state.auth_failures = limiter
+    wait = limiter.fail(address, time.monotonic())
+    if wait is not None:
+        return too_many_failures(address, wait)
+    return unauthenticated("unknown or revoked API key", invalid=True)
 
 
 def required_role(method: str) -> keys.Role:
@@ -117,7 +135,7 @@ def _bearer_actor(request: Request, settings: ApiSettings, authorization: str) -
     presented = token.strip()
     key = lookup(request, lambda session: keys.find_key(session, presented))
     if key is None:
-        raise unauthenticated("unknown or revoked API key", invalid=True)
+        raise failed_key(request)
     touch(request, settings, key)
     return _actor(key, AuthVia.BEARER)
 

@@ -13,7 +13,7 @@ from jobstore.repo import keys
 router = APIRouter(prefix="/keys", tags=["keys"])
 
 
-@router.get("", response_model=list[KeyPublic], responses=problems(401, 403))
+@router.get("", response_model=list[KeyPublic], responses=problems(401, 403, 429))
 def list_keys(_admin: AdminDep, transaction: TransactionDep) -> list[KeyPublic]:
     """List every API key (revoked ones too); never the key itself."""
     with transaction() as tx:
@@ -24,7 +24,7 @@ def list_keys(_admin: AdminDep, transaction: TransactionDep) -> list[KeyPublic]:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=KeyCreated,
-    responses=problems(400, 401, 403, 413, 422),
+    responses=problems(400, 401, 403, 413, 422, 429),
 )
 def create_key(body: KeyCreate, _admin: AdminDep, transaction: TransactionDep) -> KeyCreated:
     """Create a key; the answer holds the key itself, this once."""
@@ -34,7 +34,7 @@ def create_key(body: KeyCreate, _admin: AdminDep, transaction: TransactionDep) -
     return KeyCreated(**public.model_dump(), key=new.secret)
 
 
-@router.delete("/{key_id}", response_model=KeyPublic, responses=problems(401, 403, 404, 409, 422))
+@router.delete("/{key_id}", response_model=KeyPublic, responses=problems(401, 403, 404, 409, 422, 429))
 def revoke_key(key_id: str, _admin: AdminDep, transaction: TransactionDep) -> KeyPublic:
     """Revoke a key: it and every session signed in with it stop working now. The last active admin
     key cannot be revoked (409)."""

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from api.auth import CSRF_COOKIE, SESSION_COOKIE, ActorDep, AuthVia
 from api.auth.actor import Actor
-from api.auth.identity import engine_of, lookup, session_actor, settings_of, signer_of
-from api.auth.problems import csrf_refused, unauthenticated
+from api.auth.identity import engine_of, failed_key, lookup, session_actor, settings_of, signer_of
+from api.auth.problems import csrf_refused
 from api.auth.schemas import SessionInfo, SignIn
 from api.errors import Responses, problems
 from api.settings import ApiSettings, CookieSecure
@@ -24,7 +24,7 @@ from jobstore.repo.keys import Role
 
 router = APIRouter(prefix="/session", tags=["session"])
 
-SIGN_IN_PROBLEMS: Responses = problems(400, 401, 403, 413, 422)
+SIGN_IN_PROBLEMS: Responses = problems(400, 401, 403, 413, 422, 429)
 
 
 @router.post("", response_model=SessionInfo, responses=SIGN_IN_PROBLEMS)
@@ -36,7 +36,7 @@ def sign_in(body: SignIn, request: Request, response: Response) -> SessionInfo:
         return info(Actor(name="anonymous", role=Role.ADMIN, via=AuthVia.OFF))
     key = lookup(request, lambda session: keys.find_key(session, body.key.strip()))
     if key is None:
-        raise unauthenticated("unknown or revoked API key", invalid=True)
+        raise failed_key(request)
     signer = signer_of(request)
     value, claims = signer.issue(key.id, datetime.now(UTC), settings.session_ttl_seconds)
     secure = is_secure(request, settings)
@@ -49,7 +49,7 @@ def sign_in(body: SignIn, request: Request, response: Response) -> SessionInfo:
     return info(actor)
 
 
-@router.get("/me", response_model=SessionInfo, responses=problems(401, 403))
+@router.get("/me", response_model=SessionInfo, responses=problems(401, 403, 429))
 def who_am_i(actor: ActorDep) -> SessionInfo:
     """Who the current credentials (bearer key or session cookie) belong to."""
     return info(actor)
