@@ -38,7 +38,11 @@ class ApiSettings(Settings):
         default=20, ge=1, le=1_000_000, description="Failed keys per client address and window before 429."
     )
     auth_failure_window_seconds: float = Field(
-        default=60.0, gt=0, le=86_400, allow_inf_nan=False, description="The window of auth_failure_limit."
+        default=60.0,
+        gt=0,
+        le=86_400,
+        allow_inf_nan=False,
+        description="The window in which OCEC_AUTH_FAILURE_LIMIT failed keys are counted.",
     )
     stream_auth_recheck_seconds: float = Field(
         default=5.0,
