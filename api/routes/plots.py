@@ -26,6 +26,7 @@ from api.routes.jobs import JobDep
 from jobstore import repo
 from jobstore.events import EventKind
 from jobstore.models import EpochMetric, Job, JobEvent
+from jobstore.text import visible
 
 router = APIRouter(prefix="/jobs", tags=["plots"])
 
@@ -104,7 +105,7 @@ def mark_label(event: JobEvent) -> str:
         why = event.reason if forced else f"forced by {event.actor}: {event.reason}"
     else:
         why = f"{trigger or 'change'}: {event.reason}" if event.reason else trigger or "change"
-    return f"stage {event.to_stage} — {why}"
+    return f"stage {event.to_stage} — {visible(why)}"  # stored text: escapes shown, not obeyed
 
 
 def _number(value: Any) -> float | None:
@@ -119,7 +120,7 @@ def render(
 ) -> bytes:
     """The PNG bytes: one panel per chart of the job page, boundaries in every panel, reasons below."""
     figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
-    title = f"{job.name}  ·  {job.state}  ·  stage {job.stage}  ·  epoch {job.epoch}/{job.epochs}"
+    title = f"{visible(job.name)}  ·  {job.state}  ·  stage {job.stage}  ·  epoch {job.epoch}/{job.epochs}"
     figure.suptitle(title, parse_math=False, fontsize="large")
     epochs = [m.epoch for m in metrics]
     grid = figure.subplots(2, 2, sharex=True).ravel()

@@ -107,3 +107,9 @@ def test_stage_marks_are_labelled_with_their_reason_and_dropped_when_rolled_back
         (9, "stage 3 — policy proceed: F1 0.830 < 0.85"),
     ]
     assert stage_marks(events[:2])[0].label == "stage 2 — gate: F1 0.812 ≥ 0.80"
+
+
+def test_stage_mark_labels_show_control_and_bidi_characters_as_escapes() -> None:
+    events = [_change(1, 4, (1, 2), "forced", actor="eve", reason="ok\x1b[2K\u202eyes")]
+
+    assert stage_marks(events)[0].label == "stage 2 — forced by eve: ok\\x1b[2K\\u202eyes"
