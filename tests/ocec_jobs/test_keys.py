@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jobstore.db import make_engine, read_session
+from jobstore.db import make_engine, read_session, write_transaction
 from jobstore.migrate import upgrade_to_head
 from jobstore.repo import keys
 from jobstore.settings import AuthMode, Settings
@@ -110,14 +110,15 @@ def test_errors_have_exit_codes_and_messages(
 
 
 def test_the_last_admin_key_is_not_revoked(home: Path) -> None:
-    first = cli(home, "create", "--name", "boss", "--role", "admin")
-    key = find(home, first.stdout.strip())
-    assert key is not None
+    engine = make_engine(f"sqlite:///{home / 'ocec.db'}")
+    with write_transaction(engine) as session:
+        boss = keys.create_key(session, name="boss", role=keys.Role.ADMIN)
+    engine.dispose()
 
-    refused = cli(home, "revoke", key.id)
+    refused = cli(home, "revoke", boss.record.id)
 
     assert refused.returncode == 1 and "last active admin key" in refused.stderr
-    assert find(home, first.stdout.strip()) is not None  # still active
+    assert find(home, boss.secret) is not None  # still active
 
 
 def test_a_database_without_the_schema_is_refused(tmp_path: Path) -> None:
