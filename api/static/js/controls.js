@@ -316,7 +316,7 @@ export class Controls {
     const name = this.action;
     const action = ACTIONS[name];
     const job = this.ctx.job();
-    const reason = $("#control-reason").value.trim();
+    const reason = $("#control-reason").value.replace(/\s+/g, " ").trim(); // one line: the API refuses line breaks
     clearErrors(this.form);
     if (!reason) {
       showFieldErrors(this.form, [{ field: "reason", message: "A reason is required: it goes into the audit trail." }]);

@@ -30,8 +30,10 @@ def test_pause_resume_and_a_refused_pause(page: Page, stack: Stack) -> None:
 
     page.click("button[data-action=pause]")
     expect(page.locator("#control-summary")).to_contain_text("checkpoints at its next safe point")
-    confirm(page, "need the GPU for an hour")
+    confirm(page, "need the GPU\nfor an hour")  # a line break in the box is sent as a space
     expect(page.locator("#job-state")).to_have_text("paused", timeout=20_000)
+    asked = page.locator("#timeline li[data-kind=command_requested] .ev-reason").first
+    expect(asked).to_have_text("“need the GPU for an hour”")
     paused = page.locator("#timeline li[data-kind=state_change]", has_text="running → paused")
     expect(paused).to_have_count(1)
     expect(page.locator("button[data-action=pause]")).to_be_disabled()
