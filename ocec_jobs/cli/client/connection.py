@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 URL_ENV, KEY_ENV = "OCEC_URL", "OCEC_API_KEY"
 DEFAULT_URL = "http://127.0.0.1:8000"
+# A 429 for too many wrong keys from this address is about the key, not the request (docs/security.md).
+FAILED_KEYS = "urn:ocec-jobs:problem:too-many-failed-keys"
 STREAM_READ_TIMEOUT = 120.0  # an SSE stream sends a keep-alive every 15 s by default
 
 
@@ -103,7 +105,7 @@ class Api:
         if status == 401:
             hint = "pass --key or set" if self.target.key is None else "check --key /"
             raise ClientError(Exit.AUTH, f"{message} ({hint} {KEY_ENV})")
-        if status == 403:
+        if status == 403 or _problem_type(response) == FAILED_KEYS:
             raise ClientError(Exit.AUTH, message)
         raise ClientError(Exit.SERVER_ERROR if status >= 500 else Exit.REFUSED, message)
 
@@ -125,6 +127,14 @@ def problem_message(response: httpx.Response) -> str:
     shown = f" [{fields}]" if fields and fields not in detail else ""
     message = f"{response.status_code} {body.get('title') or response.reason_phrase}: {detail}{shown}"
     return visible(" ".join(message.split()))  # one line, whatever the detail held; no escapes
+
+
+def _problem_type(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("type", "")) if isinstance(body, dict) else ""
 
 
 def _json(response: httpx.Response) -> Any:

@@ -10,7 +10,7 @@ class Exit(IntEnum):
     JOB_FAILED = 1  # the followed job ended failed
     USAGE = 2  # bad flags or spec file (argparse uses 2 too)
     UNREACHABLE = 3  # no answer from the server: down, wrong URL, network, timeout
-    AUTH = 4  # 401 / 403: no key, a wrong or revoked key, a role too low
+    AUTH = 4  # 401 / 403: no key, a wrong or revoked key, a role too low; 429 too many wrong keys
     REFUSED = 5  # the server refused the request: 404, 409, 413, 422, 429 (its detail is printed)
     SERVER_ERROR = 6  # 5xx or an answer that is not what the API documents
     JOB_CANCELLED = 7  # the followed job was cancelled
