@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from jobstore.errors import (
@@ -224,6 +225,13 @@ def pending_commands(session: Session, *, job_id: str) -> list[Command]:
     """Commands not yet handed to a worker, oldest first."""
     query = select(Command).where(Command.job_id == job_id, Command.status == CommandStatus.PENDING)
     return list(session.exec(query.order_by(col(Command.requested_at), col(Command.id))).all())
+
+
+def has_pending(connection: Connection, *, job_id: str) -> bool:
+    """Whether a command waits to be handed to the worker: one indexed read, no lock (the worker asks
+    at every epoch boundary and between batches, so it must cost next to nothing)."""
+    query = select(Command.id).where(Command.job_id == job_id, Command.status == CommandStatus.PENDING)
+    return connection.execute(query.limit(1)).first() is not None
 
 
 def list_commands(session: Session, *, job_id: str) -> list[Command]:
