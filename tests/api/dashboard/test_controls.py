@@ -29,7 +29,7 @@ def test_pause_resume_and_a_refused_pause(page: Page, stack: Stack) -> None:
     expect(page.locator("#checkpoints tr").first).to_be_visible()
 
     page.click("button[data-action=pause]")
-    expect(page.locator("#control-summary")).to_contain_text("checkpoints at its next safe point")
+    expect(page.locator("#control-summary")).to_contain_text("at the end of the batch it is training")
     confirm(page, "need the GPU for an hour")
     expect(page.locator("#job-state")).to_have_text("paused", timeout=20_000)
     paused = page.locator("#timeline li[data-kind=state_change]", has_text="running → paused")
