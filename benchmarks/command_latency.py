@@ -23,6 +23,7 @@ any ``--check-database URL`` (e.g. a PostgreSQL at head).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -62,6 +63,8 @@ CHECK_ROUNDS = 15
 @dataclass
 class Samples:
     seconds: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    epochs: list[float] = field(default_factory=list)  # epoch lengths as run (between metrics rows)
+    late: list[int] = field(default_factory=list)  # per force: boundaries passed before it applied
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -120,6 +123,9 @@ def running_up(folder: Path) -> Iterator[tuple[str, str, Path]]:
         if not found:
             raise RuntimeError(f"ocec-jobs up printed no admin key:\n{log.read_text()}")
         yield url, found.group(1), home
+    except Exception:
+        print(f"--- ocec-jobs up log (tail) ---\n{log.read_text()[-6000:]}", file=sys.stderr)
+        raise
     finally:
         stop(process)
 
@@ -179,8 +185,23 @@ class Api:
         event: dict[str, Any] = wait_until(found, 120 + 20 * self.epoch, f"a {kind} event of job {job}")
         return event
 
+    def rows(self, job: str) -> list[dict[str, Any]]:
+        return list(self.http.get(f"/jobs/{job}/metrics", params={"limit": 500}).json()["data"])
+
+    def epoch_lengths(self, job: str) -> list[float]:
+        rows = self.rows(job)
+        return [
+            seconds(a["recorded_at"], b["recorded_at"])
+            for a, b in itertools.pairwise(rows)
+            if b["epoch"] == a["epoch"] + 1 and b["attempt"] == a["attempt"]
+        ]
+
     def when(self, job: str, state: str) -> None:
-        wait_until(lambda: self.state(job) == state, 120 + 20 * self.epoch, f"job {job} {state}")
+        try:
+            wait_until(lambda: self.state(job) == state, 300 + 20 * self.epoch, f"job {job} {state}")
+        except TimeoutError as exc:
+            now = self.http.get(f"/jobs/{job}").json()
+            raise TimeoutError(f"{exc}; it is {now['state']}: {now['state_reason']}") from None
 
 
 def one_job(api: Api, name: str, data: str, rng: random.Random, samples: Samples) -> None:
@@ -199,6 +220,7 @@ def one_job(api: Api, name: str, data: str, rng: random.Random, samples: Samples
     api.when(job, "running")
     command(api, job, "cancel", {"reason": "latency"}, rng, samples)
     api.when(job, "cancelled")
+    samples.epochs += api.epoch_lengths(job)
 
 
 def command(
@@ -210,6 +232,16 @@ def command(
     applied = api.event(job, "command_applied", lambda e: e["command_id"] == sent["id"])
     evidence = applied["evidence"]
     samples.seconds[evidence["kind"]].append(seconds(evidence["requested_at"], evidence["applied_at"]))
+    if evidence["kind"] == "force_stage":
+        samples.late.append(boundaries_late(api.rows(job), evidence["requested_at"], int(applied["epoch"])))
+
+
+def boundaries_late(rows: list[dict[str, Any]], requested_at: str, applied: int) -> int:
+    """Boundaries the force missed: with epochs 1..k recorded before it was committed, the engine
+    was training epoch k + 1 (or about to), so it is due at k + 2 at the latest."""
+    committed = datetime.fromisoformat(requested_at)
+    done = max((r["epoch"] for r in rows if datetime.fromisoformat(r["recorded_at"]) < committed), default=0)
+    return max(0, applied - (done + 2))
 
 
 # ---- the check's own cost, and the report ---------------------------------------------------------
@@ -241,12 +273,15 @@ def report(results: dict[float, Samples], checks: dict[str, float], command: str
         f"Command latency, accepted → applied (`{command}`; ocec-jobs up, SQLite, "
         f"heartbeat 10 s, {BATCHES} batches per epoch); seconds, p50 / p95 (n):",
         "",
-        "| epoch | force stage | pause | cancel | resume → restored |",
-        "|---|---|---|---|---|",
+        "| epoch | as run (median) | force stage | force at the first boundary | pause | cancel "
+        "| resume → restored |",
+        "|---|---|---|---|---|---|---|",
     ]
     for epoch, samples in results.items():
         cells = [cell(samples.seconds[kind]) for kind in KINDS]
-        lines.append(f"| {epoch:g} s | " + " | ".join(cells) + " |")
+        cells.insert(1, f"{samples.late.count(0)} of {len(samples.late)}")
+        ran = f"{statistics.median(samples.epochs):.2f} s" if samples.epochs else "-"
+        lines.append(f"| {epoch:g} s | {ran} | " + " | ".join(cells) + " |")
     lines += ["", "One command check (an indexed read), median of rounds:"]
     lines += [f"- {where}: {us:.0f} µs" for where, us in checks.items()]
     return "\n".join(lines)

@@ -5,9 +5,9 @@ The heartbeat hands commands over only every ``heartbeat_seconds`` (10 s): with 
 force would land many epochs late, or the run would end first and the command expire. So every
 ``poll_commands`` of the engine asks the database itself: at each epoch boundary always, between
 batches at most every ``command_check_seconds``. The question is one indexed read on a connection the
-attempt keeps (80 µs on SQLite, ~250 µs on a local PostgreSQL, measured by
-``benchmarks/command_latency.py``); only when a command is pending does the fenced hand-over run (a
-heartbeat: lease renewal, commands marked delivered and queued for the engine).
+attempt keeps (under a millisecond on SQLite and PostgreSQL: ``benchmarks/command_latency.py``
+prints it); only when a command is pending does the fenced hand-over run (a heartbeat: lease
+renewal, commands marked delivered and queued for the engine).
 
 A failed read only logs: the heartbeat still delivers, as before.
 """
