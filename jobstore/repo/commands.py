@@ -1,7 +1,8 @@
 """Operator commands for a running job: force_stage, pause, cancel.
 
-Life of a command: ``request_command`` stores it (pending) → a worker heartbeat returns it once and
-marks it delivered → the worker applies or refuses it at its next safe point (``mark_result``).
+Life of a command: ``request_command`` stores it (pending) → the worker finds it (``has_pending``, at
+the engine's next check) and a heartbeat hands it over once, marked delivered → the worker applies or
+refuses it at its next safe point (``mark_result``).
 If the attempt ends first, ``settle_open_commands`` expires it — or, when the job is being
 re-queued, carries a force_stage over to the next attempt and turns a pending cancel or pause into
 the job's next state instead of a re-queue. Every step writes an event with actor and reason.
@@ -89,8 +90,8 @@ def request_command(
 ) -> CommandRequest:
     """Store a command for a running job (``JobNotRunningError`` otherwise) and log it.
 
-    ``allow_queued``: a queued job may take it too; it stays pending until the first heartbeat of
-    the attempt that claims the job (as a force_stage carried over a re-queue does).
+    ``allow_queued``: a queued job may take it too; it stays pending until the attempt that claims
+    the job first looks for commands (as a force_stage carried over a re-queue does).
     """
     now = now_or(now)
     params = dict(params or {})
