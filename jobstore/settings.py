@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     lease_seconds: Seconds = Field(
         default=30.0, le=3600, description="Lease length; at least 2 heartbeats so one late beat is harmless."
     )
+    command_check_seconds: float = Field(
+        default=0.02,
+        ge=0,
+        le=10,
+        allow_inf_nan=False,
+        description="Between batches, a running job looks for new operator commands (pause, cancel, "
+        "force) at most this often (0: after every batch); at every epoch boundary it always looks.",
+    )
     reaper_interval_seconds: Seconds = Field(default=15.0, le=600, description="How often the reaper runs.")
     redispatch_after_seconds: Seconds = Field(
         default=120.0, description="A queued job not claimed this long after dispatch is dispatched again."

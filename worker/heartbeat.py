@@ -2,8 +2,10 @@
 
 Every ``heartbeat_seconds`` it calls ``beat()`` — jobstore's fenced lease renewal, which also hands
 over the job's pending operator commands — and queues the commands for the engine's next
-``poll_commands``. When the renewal reports the attempt fenced out (the reaper gave the job to a new
-attempt, or an operator ended it), it raises the stop flag so the run ends without another write.
+``poll_commands``. The engine's own checks (``worker.command_probe``) call ``beat_once`` as soon as
+a command is pending, so a command does not wait for the next beat. When the renewal reports the
+attempt fenced out (the reaper gave the job to a new attempt, or an operator ended it), it raises the
+stop flag so the run ends without another write.
 
 A database outage only logs: the lease simply runs out, the reaper re-queues the job elsewhere, and
 the next successful beat reports the fencing. A cancel the engine does not honour within

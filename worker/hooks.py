@@ -6,8 +6,11 @@ write carries the attempt number; once jobstore refuses one (``FencedOutError``)
 learns the attempt lost the job — every later hook call raises ``AttemptFenced``, which unwinds the
 engine without another write or checkpoint (a newer attempt owns the run directory now).
 
-Commands fetched by the heartbeat thread reach the engine through ``poll_commands``; a shutdown
-request reaches it through ``should_stop``.
+Commands reach the engine through ``poll_commands``: each poll first asks the database whether one
+is pending (``check_commands``, a ``worker.command_probe.CommandProbe``: always at an epoch boundary,
+rate-limited between batches) and has it handed over then, so a command lands at the next boundary
+whatever the heartbeat period; the heartbeat thread delivers too. A shutdown request reaches the
+engine through ``should_stop``.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class DbHooks:
         ref: AttemptRef,
         *,
         take_commands: Callable[[], list[CommandView]],
+        check_commands: Callable[[bool], None],
         fenced_reason: Callable[[], str | None],
         preempt_reason: Callable[[], str | None],
         resumed_by: tuple[str, str] | None = None,
@@ -77,6 +81,8 @@ class DbHooks:
         self.resumed_by = resumed_by  # (actor, reason) of the operator's resume: named on its stage change
         self.inherited_from = inherited_from  # a fork's parent: its history rows are tagged as inherited
         self._take_commands = take_commands
+        self._check_commands = check_commands
+        self._at_boundary = True  # the next poll is at an epoch boundary (the start, or after an epoch)
         self._fenced_reason = fenced_reason
         self._preempt_reason = preempt_reason
         self._fenced: str | None = None
@@ -86,6 +92,7 @@ class DbHooks:
     def on_train_start(self, info: Any) -> None:
         """Confirm what was restored; re-record the restored history (fills rows a crash lost)."""
         self.restored_epoch = int(info.restored_epoch)
+        self._at_boundary = True
         resumed = relative_to_runs(self.ref.settings, info.resumed_from) if info.resumed_from else None
         evidence = {
             "device": info.device,
@@ -114,6 +121,7 @@ class DbHooks:
 
     def on_epoch_end(self, epoch_metrics: Any) -> None:
         row = epoch_row(dataclasses.asdict(epoch_metrics))
+        self._at_boundary = True
         self._write(lambda s: metrics.record_epoch(s, **self._key(), row=row), f"epoch {row.epoch} metrics")
 
     def on_gate_check(self, check: Any) -> None:
@@ -155,6 +163,9 @@ class DbHooks:
 
     def poll_commands(self) -> list[Any]:
         self._check_fenced()
+        boundary, self._at_boundary = self._at_boundary, False
+        self._check_commands(boundary)
+        self._check_fenced()  # the hand-over may have learnt that the attempt lost the job
         return [engine_command(view) for view in self._take_commands()]
 
     def should_stop(self) -> str | None:

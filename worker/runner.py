@@ -34,6 +34,7 @@ from jobstore.settings import Settings
 from jobstore.states import AttemptOutcome
 from ocec_engine.errors import EngineError
 from worker import signals
+from worker.command_probe import CommandProbe
 from worker.database import get_engine
 from worker.dbwrite import write_retrying
 from worker.engine_config import (
@@ -130,6 +131,9 @@ class _Attempt:
             cancel_deadline=cancel_deadline(),
             on_overdue=self._end_overdue_cancel,
         )
+        self.probe = CommandProbe(
+            ref.db, ref.job_id, every=ref.settings.command_check_seconds, deliver=self.heartbeat.beat_once
+        )
 
     def run(self) -> RunStatus:
         try:
@@ -145,6 +149,7 @@ class _Attempt:
         hooks = DbHooks(
             self.ref,
             take_commands=self.heartbeat.take_commands,
+            check_commands=self.probe,
             fenced_reason=lambda: self.heartbeat.fenced,
             preempt_reason=signals.preempt_reason,
             resumed_by=plan.resumed_by,
@@ -161,6 +166,7 @@ class _Attempt:
             return self._finish(AttemptOutcome.FAILED, failure_reason(exc, self.ref.worker))
         finally:
             self.heartbeat.stop()
+            self.probe.close()
         return self._finish_result(result, plan)
 
     # ---- the end of the attempt ------------------------------------------------------------------

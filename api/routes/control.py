@@ -2,7 +2,9 @@
 Every action is logged with its actor (docs/steering.md).
 
 Commands for a running job (force stage, pause, cancel) are stored and applied by the worker at its
-next safe point: 202 with the command. A repeat with the same key (``Idempotency-Key`` header or
+next safe point — a force at the first epoch boundary after the commit, a pause or cancel at the end
+of the batch then running (the worker asks the database itself; docs/steering.md): 202 with the
+command. A repeat with the same key (``Idempotency-Key`` header or
 body ``command_id``) returns that command (200); a different request for an identical command still
 open is merged into it (200, ``merged: true``, logged). A force to a stage the job cannot take (not
 ahead of its stage, not configured) is refused at once (409, the refused command in the body) and
@@ -48,7 +50,8 @@ CommandKeyHeader = Annotated[
 ACCEPTED: Responses = {
     202: {
         "model": ControlResult,
-        "description": "command stored; the worker applies it at its next safe point",
+        "description": "command stored; the worker applies it at its next safe point (force: the next epoch "
+        "boundary; pause, cancel: the end of the running batch)",
     }
 }
 
@@ -142,7 +145,7 @@ def pause_job(
     body: ControlRequest | None = None,
     key: CommandKeyHeader = None,
 ) -> ControlResult:
-    """Pause a running job: it checkpoints at its next safe point and waits for /resume."""
+    """Pause a running job: it checkpoints at the end of the running batch and waits for /resume."""
     body = body or ControlRequest()
     job = repo.get_job(session, job_id)
     if JobState(job.state) is not JobState.RUNNING:

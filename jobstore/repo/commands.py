@@ -1,7 +1,8 @@
 """Operator commands for a running job: force_stage, pause, cancel.
 
-Life of a command: ``request_command`` stores it (pending) → a worker heartbeat returns it once and
-marks it delivered → the worker applies or refuses it at its next safe point (``mark_result``).
+Life of a command: ``request_command`` stores it (pending) → the worker finds it (``has_pending``, at
+the engine's next check) and a heartbeat hands it over once, marked delivered → the worker applies or
+refuses it at its next safe point (``mark_result``).
 If the attempt ends first, ``settle_open_commands`` expires it — or, when the job is being
 re-queued, carries a force_stage over to the next attempt and turns a pending cancel or pause into
 the job's next state instead of a re-queue. Every step writes an event with actor and reason.
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from jobstore.errors import (
@@ -88,8 +90,8 @@ def request_command(
 ) -> CommandRequest:
     """Store a command for a running job (``JobNotRunningError`` otherwise) and log it.
 
-    ``allow_queued``: a queued job may take it too; it stays pending until the first heartbeat of
-    the attempt that claims the job (as a force_stage carried over a re-queue does).
+    ``allow_queued``: a queued job may take it too; it stays pending until the attempt that claims
+    the job first looks for commands (as a force_stage carried over a re-queue does).
     """
     now = now_or(now)
     params = dict(params or {})
@@ -224,6 +226,13 @@ def pending_commands(session: Session, *, job_id: str) -> list[Command]:
     """Commands not yet handed to a worker, oldest first."""
     query = select(Command).where(Command.job_id == job_id, Command.status == CommandStatus.PENDING)
     return list(session.exec(query.order_by(col(Command.requested_at), col(Command.id))).all())
+
+
+def has_pending(connection: Connection, *, job_id: str) -> bool:
+    """Whether a command waits to be handed to the worker: one indexed read, no lock (the worker asks
+    at every epoch boundary and between batches, so it must cost next to nothing)."""
+    query = select(Command.id).where(Command.job_id == job_id, Command.status == CommandStatus.PENDING)
+    return connection.execute(query.limit(1)).first() is not None
 
 
 def list_commands(session: Session, *, job_id: str) -> list[Command]:

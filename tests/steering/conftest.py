@@ -43,6 +43,9 @@ from tests.steering.stack import Operator, Steering
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = "ocec_ref_cosface_epoch0012.pt"
 PRETRAIN = "ocec_A.pt"
+# Commands must not need the heartbeat (issue 12): one beat a minute, so only the engine's own
+# checks bring a command in while a test waits (no steering test waits for a lease to run out).
+SLOW_HEARTBEAT = {"OCEC_HEARTBEAT_SECONDS": "60", "OCEC_LEASE_SECONDS": "180"}
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +66,7 @@ def steering(
         home=harness.settings.home, database_url=url, broker_url=redis_url, queue=queue, max_page_size=500
     )
     try:
-        harness.start_worker("steer")
+        harness.start_worker("steer", **SLOW_HEARTBEAT)
         with (
             serve(settings) as base,
             _operator(db, base, "alice") as alice,

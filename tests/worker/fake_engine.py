@@ -5,12 +5,15 @@ The worker service tests plug it in with ``OCEC_ENGINE=fake_engine:train`` (``te
 so every job in a test can behave differently while one worker process runs them all::
 
     {"f1": [0.6, 0.75, 0.85], "epoch_seconds": 0.2, "batches": 4, "check_every": 1,
-     "fail": {"kind": "nan" | "enospc" | "crash" | "data", "epoch": 2}, "ignore_commands": false}
+     "fail": {"kind": "nan" | "enospc" | "crash" | "data", "epoch": 2}, "ignore_commands": false,
+     "hold": [[2, 4]]}
 
 ``f1[e-1]`` is the validation F1 of epoch ``e`` (the last value repeats), so the stage-2 gate opens at
 a chosen epoch. Checkpoints are small JSON files written atomically and reported through
 ``on_checkpoint``; a resume reads them back and continues at the recorded epoch and batch, as the real
-engine does. A missing or unreadable script raises ``DataError`` naming the file (the "bad dataset").
+engine does. ``hold`` lists (epoch, batch) pairs inside which the run waits until the test releases
+it (``held`` / ``release`` below): what a test does meanwhile happens during exactly that batch.
+A missing or unreadable script raises ``DataError`` naming the file (the "bad dataset").
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from ocec_engine.hooks import (
 )
 
 SCRIPT_NAME = "fake_engine.json"
+HOLD_SECONDS = 120.0  # a hold nobody releases fails the run after this
 TRAINABLE = {1: 321, 2: 7_777, 3: 11_585}
 
 
@@ -54,9 +58,20 @@ class Script:
     check_every: int = 1
     fail: dict[str, Any] | None = None
     ignore_commands: bool = False
+    hold: list[list[int]] = field(default_factory=list)
 
     def f1_at(self, epoch: int) -> float:
         return self.f1[min(epoch, len(self.f1)) - 1]
+
+
+def held(run_dir: Path, epoch: int, batch: int) -> Path:
+    """Appears when the run waits inside ``batch`` of ``epoch``."""
+    return run_dir / f"held-{epoch}-{batch}"
+
+
+def release(run_dir: Path, epoch: int, batch: int) -> Path:
+    """Create it to let the held run finish that batch."""
+    return run_dir / f"release-{epoch}-{batch}"
 
 
 def write_script(data_dir: Path, **values: Any) -> Path:
@@ -133,6 +148,7 @@ class _Run:
         for batch in range(start + 1, self.script.batches + 1):
             self._maybe_fail(epoch, batch)
             time.sleep(self.script.epoch_seconds / self.script.batches)
+            self._hold(epoch, batch)
             self.hooks.on_batch_end(epoch, batch, self.script.batches, 1.0 - self.script.f1_at(epoch))
             if batch < self.script.batches and batch % self.script.check_every == 0:
                 self._check(epoch, boundary=False, batch=batch)
@@ -149,6 +165,18 @@ class _Run:
         if is_best:
             self.best_ckpt = self._checkpoint("best.pt", CheckpointKind.BEST, epoch, f1)
         self.hooks.on_epoch_end(row)
+
+    def _hold(self, epoch: int, batch: int) -> None:
+        if [epoch, batch] not in self.script.hold:
+            return
+        held(self.out, epoch, batch).touch()
+        deadline = time.monotonic() + HOLD_SECONDS
+        while True:  # sleep first: a hold always outlasts the worker's command_check_seconds
+            time.sleep(0.05)
+            if release(self.out, epoch, batch).exists():
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"epoch {epoch}, batch {batch} was held and never released")
 
     # ---- commands and stop requests ------------------------------------------------------------
     def _check(self, epoch: int, boundary: bool, batch: int = 0) -> None:

@@ -221,7 +221,7 @@ def test_resume_refills_rows_lost_between_checkpoint_and_commit(harness: Harness
     )
 
 
-def test_commands_delivered_by_the_heartbeat_apply_at_the_next_safe_point(harness: Harness) -> None:
+def test_commands_apply_at_the_next_safe_point(harness: Harness) -> None:
     harness.dataset("setB", epoch_seconds=0.3, batches=3)
     job_id = harness.create(epochs=30, dispatch=False)
     runner = threading.Thread(target=lambda: _run(harness, job_id))

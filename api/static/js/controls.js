@@ -94,12 +94,12 @@ const ACTIONS = {
     summary(job, values) {
       const stage = Number(values.stage || job.stage + 1);
       const when = job.state === "queued"
-        ? `Stage ${stage} will start when a worker starts this queued job (before epoch ${job.epoch + 1})`
-        : `Stage ${stage} will start at the next epoch boundary (after epoch ${job.epoch + 1}, the one running now)`;
+        ? `Stage ${stage} starts when a worker starts this queued job (before epoch ${job.epoch + 1})`
+        : `Stage ${stage} starts at the first epoch boundary after you confirm (after epoch ${job.epoch + 1}, the one running now, unless it ends first)`;
       return `${when}; ${unfreezeText(job.spec, stage)}. The stage-${stage} gate is skipped.`;
     },
     send: (job, values, reason) => post(`${jobUrl(job.id)}/stage`, { stage: Number(values.stage), reason }, { "Idempotency-Key": newKey() }),
-    done: (job, result, values) => `Stage ${values.stage} requested: it applies at the next epoch boundary (command ${result.command ? result.command.id.slice(0, 8) : "stored"}).`,
+    done: (job, result, values) => `Stage ${values.stage} requested: it applies at the first epoch boundary from now (command ${result.command ? result.command.id.slice(0, 8) : "stored"}).`,
   },
 
   decide: {
@@ -154,9 +154,9 @@ const ACTIONS = {
     why: (job) => `only a running job can be paused (this one is ${stateLabel(job.state)})`,
     fields: () => [],
     summary: (job) =>
-      `The worker checkpoints at its next safe point (within epoch ${job.epoch + 1}), frees its GPU and the job waits as paused; Resume continues it from that checkpoint.`,
+      `The worker checkpoints at the end of the batch it is training when you confirm (in epoch ${job.epoch + 1} unless that ends first), frees its GPU and the job waits as paused; Resume continues it from that checkpoint.`,
     send: (job, values, reason) => post(`${jobUrl(job.id)}/pause`, { reason }, { "Idempotency-Key": newKey() }),
-    done: () => "Pause requested: the worker checkpoints at its next safe point.",
+    done: () => "Pause requested: the worker checkpoints at the end of its current batch.",
   },
 
   resume: {
@@ -233,10 +233,10 @@ const ACTIONS = {
     fields: () => [],
     summary: (job) =>
       job.state === "running"
-        ? `The worker checkpoints at its next safe point (within epoch ${job.epoch + 1}) and the job ends as cancelled; it can be resumed later from that checkpoint.`
+        ? `The worker checkpoints at the end of the batch it is training when you confirm (in epoch ${job.epoch + 1} unless that ends first) and the job ends as cancelled; it can be resumed later from that checkpoint.`
         : `The ${stateLabel(job.state)} job is cancelled now; it can be resumed later from its last checkpoint.`,
     send: (job, values, reason) => post(`${jobUrl(job.id)}/cancel`, { reason }, { "Idempotency-Key": newKey() }),
-    done: (job, result) => (result.command ? "Cancel requested: the worker stops at its next safe point." : "Cancelled."),
+    done: (job, result) => (result.command ? "Cancel requested: the worker stops at the end of its current batch." : "Cancelled."),
   },
 };
 

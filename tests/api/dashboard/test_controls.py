@@ -29,7 +29,7 @@ def test_pause_resume_and_a_refused_pause(page: Page, stack: Stack) -> None:
     expect(page.locator("#checkpoints tr").first).to_be_visible()
 
     page.click("button[data-action=pause]")
-    expect(page.locator("#control-summary")).to_contain_text("checkpoints at its next safe point")
+    expect(page.locator("#control-summary")).to_contain_text("at the end of the batch it is training")
     confirm(page, "need the GPU\nfor an hour")  # a line break in the box is sent as a space
     expect(page.locator("#job-state")).to_have_text("paused", timeout=20_000)
     asked = page.locator("#timeline li[data-kind=command_requested] .ev-reason").first

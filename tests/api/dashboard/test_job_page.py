@@ -66,7 +66,7 @@ def test_watch_a_job_grow_force_stage_2_and_see_it_finish(
     dialog = page.locator("#control-dialog")
     expect(dialog).to_be_visible()
     expect(page.locator("#control-summary")).to_contain_text(
-        "Stage 2 will start at the next epoch boundary (after epoch"
+        "Stage 2 starts at the first epoch boundary after you confirm (after epoch"
     )
     expect(page.locator("#control-summary")).to_contain_text(
         "the last 50 % of the backbone unfreezes at lr 5e-06"
