@@ -30,6 +30,7 @@ from torch import Tensor
 from ocec_engine import commands, rng
 from ocec_engine.bootstrap import Prepared, prepare
 from ocec_engine.checkpoint import Layout, kind_path, prune_epochs, serialize, write_atomic
+from ocec_engine.checkpoint import load as load_checkpoint
 from ocec_engine.config import AugmentPolicy, TrainConfig
 from ocec_engine.config import _plain as plain_data
 from ocec_engine.errors import EngineError
@@ -51,8 +52,9 @@ from ocec_engine.hooks import (
     TrainResult,
 )
 from ocec_engine.optim import build_optimizer, manifest, set_lrs
+from ocec_engine.resume_settings import describe_changes
 from ocec_engine.runstate import Partial
-from ocec_engine.stages import PlanKind, apply_stage, gate_deadline, set_train_mode
+from ocec_engine.stages import PlanKind, apply_stage, gate_deadline, is_optional, set_train_mode
 from ocec_engine.steps import StepResult, batch_slices, embed_all, prepare_batch, train_step
 
 log = logging.getLogger("ocec_engine")
@@ -103,8 +105,10 @@ class Trainer:
         self.hooks.on_train_start(self._run_info())
         if fresh:
             self._start_event()
-        elif self.p.lr_change is not None:
-            self._lr_change_event(*self.p.lr_change)
+        else:
+            if self.p.changes or self.p.lr_change is not None:
+                self._resume_change_event()
+            self._carry_best()
         epoch = self.s.partial.epoch if self.s.partial else self.s.completed + 1
         while epoch <= self.config.epochs:
             if self.s.partial is None:
@@ -135,7 +139,7 @@ class Trainer:
             self._transition(check.stage, epoch, trigger, check.reason, evidence)
             return None
         self.last_gate = check
-        if decision.action is GateAction.WAIT:
+        if decision.action in (GateAction.WAIT, GateAction.SKIP):
             return None
         if decision.action is GateAction.PAUSE:
             self.s.stage.paused_gates.append(check.stage)
@@ -253,16 +257,55 @@ class Trainer:
         self.hooks.on_stage_change(event)
         self._write([CheckpointKind.STAGE_ENTRY])
 
-    def _lr_change_event(self, old: float, new: float) -> None:
+    def _carry_best(self) -> None:
+        """On resume: make this folder's ``best.pt`` the restored run's best epoch — copied from the
+        source run's folder (a resume into a new ``output_dir``), or replacing a ``best.pt`` of an
+        abandoned later timeline. Without any such file the best restarts here (noted)."""
         s = self.s
+        if s.best_f1 is None or s.best_epoch <= 0:
+            return
+        want = (s.best_epoch, s.best_f1)
+        if _best_of(self.layout.best) == want:
+            return
+        source = next((p for p in self._best_sources() if _best_of(p) == want), None)
+        if source is not None:
+            size = write_atomic(self.layout.best, source.read_bytes())
+        elif s.completed == s.best_epoch and s.partial is None:
+            size = write_atomic(self.layout.best, serialize(s.to_checkpoint()))
+        else:
+            log.warning("resume: no file holds best epoch %d; the best restarts in this folder", s.best_epoch)
+            s.best_f1, s.best_epoch, s.best_loss = None, 0, None
+            return
+        stage = next((int(r["stage"]) for r in s.history if int(r["epoch"]) == s.best_epoch), s.stage.stage)
+        path = str(self.layout.best)
+        best = CheckpointInfo(path, CheckpointKind.BEST, s.best_epoch, stage, s.best_f1, size)
+        self.hooks.on_checkpoint(best)
+
+    def _best_sources(self) -> list[Path]:
+        """Where the best epoch's state may be: the source run's best.pt and per-epoch file, and this
+        folder's per-epoch file."""
+        folder = Path(str(self.p.resumed_from)).parent
+        folder = folder.parent if folder.name == Layout(folder).epochs_dir.name else folder
+        epoch = self.s.best_epoch
+        return [Layout(folder).best, Layout(folder).epoch(epoch), self.layout.epoch(epoch)]
+
+    def _resume_change_event(self) -> None:
+        """The settings this resume changed (and the stage lr that follows), as a within-stage event."""
+        s, changes = self.s, self.p.changes
         epoch = s.partial.epoch if s.partial else s.completed + 1
+        parts = [f"settings changed on resume: {describe_changes(changes)}"] if changes else []
+        evidence: dict[str, Any] = {"changes": dict(changes)}
+        if self.p.lr_change is not None:
+            old, new = self.p.lr_change
+            parts.append(f"stage {s.stage.stage} lr changed on resume: {old:g} -> {new:g}")
+            evidence.update(old_lr=old, new_lr=new)
         event = StageEvent(
             from_stage=s.stage.stage,
             to_stage=s.stage.stage,
             epoch=epoch,
             trigger=StageTrigger.RESUME,
-            reason=f"stage {s.stage.stage} lr changed on resume: {old:g} -> {new:g}",
-            evidence={"old_lr": old, "new_lr": new},
+            reason="; ".join(parts),
+            evidence=evidence,
             lrs={name: s.schedule.lr_for(epoch) for name in s.groups()},
             unfrozen=[],
             trainable_params=self._trainable_params(),
@@ -362,9 +405,10 @@ class Trainer:
         val_seconds = time.perf_counter() - started
         s.schedule.step(epoch, ev.loss)
         f1 = ev.counts.f1()
-        is_best = s.best_f1 is None or f1 > s.best_f1
+        is_best = s.improves(f1, ev.loss)
         if is_best:
-            s.best_f1, s.best_epoch = f1, epoch
+            s.best_f1, s.best_epoch, s.best_loss = f1, epoch, ev.loss
+        baseline = s.initial_val or {}
         metrics = EpochMetrics(
             epoch=epoch,
             stage=s.stage.stage,
@@ -392,6 +436,9 @@ class Trainer:
                 "val_seconds": val_seconds,
                 "frozen_units": [u.name for u in s.plan.units[: s.plan.frozen_prefix(s.stage.stage)]],
                 "plan": s.plan.kind.value,
+                "baseline_f1": baseline.get("f1"),  # the starting weights (model A) on val
+                "baseline_val_loss": baseline.get("loss"),
+                "beats_baseline": s.beats_baseline(),  # the best epoch so far vs model A
             },
         )
         s.history.append(_plain(metrics))
@@ -432,16 +479,16 @@ class Trainer:
             )
 
     def _budget_end(self) -> Ending:
+        done = f"epoch budget reached ({self.config.epochs} epochs)"
         gate = self.last_gate
-        if gate is not None:
-            spec = self.s.plan.spec(gate.stage)
-            deadline = gate_deadline(spec.gate, self.config.epochs) if spec.gate else self.config.epochs
-            reason = (
-                f"stage {gate.stage} gate never opened by the deadline (epoch {deadline}); "
-                f"last read: {gate.reason}"
-            )
-            return Ending(Outcome.STOPPED, reason, gate)
-        return Ending(Outcome.COMPLETED, f"epoch budget reached ({self.config.epochs} epochs)")
+        if gate is None:
+            return Ending(Outcome.COMPLETED, done)
+        spec = self.s.plan.spec(gate.stage)
+        deadline = gate_deadline(spec.gate, self.config.epochs) if spec.gate else self.config.epochs
+        shut = f"gate never opened by the deadline (epoch {deadline}); last read: {gate.reason}"
+        if is_optional(gate.stage):  # the run did all it had to; the optional stage did not happen
+            return Ending(Outcome.COMPLETED, f"{done}; optional stage {gate.stage} not entered: its {shut}")
+        return Ending(Outcome.STOPPED, f"stage {gate.stage} {shut}", gate)
 
     def _finish(self, ending: Ending) -> TrainResult:
         s = self.s
@@ -455,9 +502,17 @@ class Trainer:
             last = self.layout.interrupt
         else:
             last = self.layout.last
+        beats = s.beats_baseline()
+        base_f1 = (s.initial_val or {}).get("f1")
+        reason = ending.reason
+        if beats is False and final:
+            reason += (
+                f"; no epoch beat the starting weights (val F1 {base_f1:.4f} before epoch 1; "
+                f"best epoch {s.best_epoch}: {s.best_f1:.4f})"
+            )
         result = TrainResult(
             outcome=ending.outcome,
-            reason=ending.reason,
+            reason=reason,
             epoch=s.completed,
             stage=s.stage.stage,
             best_f1=s.best_f1 or 0.0,
@@ -466,6 +521,8 @@ class Trainer:
             last_checkpoint=str(last) if last.is_file() else None,
             onnx_path=onnx,
             gate=ending.gate,
+            baseline_f1=base_f1,
+            beats_baseline=beats,
         )
         self.hooks.on_train_end(result)
         return result
@@ -514,6 +571,18 @@ class Trainer:
             initial_metrics=s.initial_val,
             notes=list(self.p.notes),
         )
+
+
+def _best_of(path: Path) -> tuple[int, float | None] | None:
+    """(epoch, val F1) of the checkpoint at ``path``; None when there is no readable one."""
+    if not path.is_file():
+        return None
+    try:
+        data = load_checkpoint(path)
+    except EngineError:
+        return None
+    f1 = (data.get("val_metrics") or {}).get("f1")
+    return int(data.get("epoch", 0)), None if f1 is None else float(f1)
 
 
 def nonfinite_tensors(model: torch.nn.Module) -> list[str]:
