@@ -28,9 +28,9 @@ import torch
 from torch import Tensor
 
 from ocec_engine import commands, rng
+from ocec_engine.best import baseline_note, carry_best
 from ocec_engine.bootstrap import Prepared, prepare
 from ocec_engine.checkpoint import Layout, kind_path, prune_epochs, serialize, write_atomic
-from ocec_engine.checkpoint import load as load_checkpoint
 from ocec_engine.config import AugmentPolicy, TrainConfig
 from ocec_engine.config import _plain as plain_data
 from ocec_engine.errors import EngineError
@@ -258,36 +258,14 @@ class Trainer:
         self._write([CheckpointKind.STAGE_ENTRY])
 
     def _carry_best(self) -> None:
-        """On resume: make this folder's ``best.pt`` the restored run's best epoch — copied from the
-        source run's folder (a resume into a new ``output_dir``), or replacing a ``best.pt`` of an
-        abandoned later timeline. Without any such file the best restarts here (noted)."""
-        s = self.s
-        if s.best_f1 is None or s.best_epoch <= 0:
+        try:
+            info = carry_best(self.s, self.layout, str(self.p.resumed_from))
+        except LookupError as exc:
+            log.warning("resume: %s; the best restarts in this folder", exc)
+            self.s.best_f1, self.s.best_epoch, self.s.best_loss = None, 0, None
             return
-        want = (s.best_epoch, s.best_f1)
-        if _best_of(self.layout.best) == want:
-            return
-        source = next((p for p in self._best_sources() if _best_of(p) == want), None)
-        if source is not None:
-            size = write_atomic(self.layout.best, source.read_bytes())
-        elif s.completed == s.best_epoch and s.partial is None:
-            size = write_atomic(self.layout.best, serialize(s.to_checkpoint()))
-        else:
-            log.warning("resume: no file holds best epoch %d; the best restarts in this folder", s.best_epoch)
-            s.best_f1, s.best_epoch, s.best_loss = None, 0, None
-            return
-        stage = next((int(r["stage"]) for r in s.history if int(r["epoch"]) == s.best_epoch), s.stage.stage)
-        path = str(self.layout.best)
-        best = CheckpointInfo(path, CheckpointKind.BEST, s.best_epoch, stage, s.best_f1, size)
-        self.hooks.on_checkpoint(best)
-
-    def _best_sources(self) -> list[Path]:
-        """Where the best epoch's state may be: the source run's best.pt and per-epoch file, and this
-        folder's per-epoch file."""
-        folder = Path(str(self.p.resumed_from)).parent
-        folder = folder.parent if folder.name == Layout(folder).epochs_dir.name else folder
-        epoch = self.s.best_epoch
-        return [Layout(folder).best, Layout(folder).epoch(epoch), self.layout.epoch(epoch)]
+        if info is not None:
+            self.hooks.on_checkpoint(info)
 
     def _resume_change_event(self) -> None:
         """The settings this resume changed (and the stage lr that follows), as a within-stage event."""
@@ -502,17 +480,9 @@ class Trainer:
             last = self.layout.interrupt
         else:
             last = self.layout.last
-        beats = s.beats_baseline()
-        base_f1 = (s.initial_val or {}).get("f1")
-        reason = ending.reason
-        if beats is False and final:
-            reason += (
-                f"; no epoch beat the starting weights (val F1 {base_f1:.4f} before epoch 1; "
-                f"best epoch {s.best_epoch}: {s.best_f1:.4f})"
-            )
         result = TrainResult(
             outcome=ending.outcome,
-            reason=reason,
+            reason=ending.reason + (baseline_note(s) if final else ""),
             epoch=s.completed,
             stage=s.stage.stage,
             best_f1=s.best_f1 or 0.0,
@@ -521,8 +491,8 @@ class Trainer:
             last_checkpoint=str(last) if last.is_file() else None,
             onnx_path=onnx,
             gate=ending.gate,
-            baseline_f1=base_f1,
-            beats_baseline=beats,
+            baseline_f1=(s.initial_val or {}).get("f1"),
+            beats_baseline=s.beats_baseline(),
         )
         self.hooks.on_train_end(result)
         return result
@@ -571,18 +541,6 @@ class Trainer:
             initial_metrics=s.initial_val,
             notes=list(self.p.notes),
         )
-
-
-def _best_of(path: Path) -> tuple[int, float | None] | None:
-    """(epoch, val F1) of the checkpoint at ``path``; None when there is no readable one."""
-    if not path.is_file():
-        return None
-    try:
-        data = load_checkpoint(path)
-    except EngineError:
-        return None
-    f1 = (data.get("val_metrics") or {}).get("f1")
-    return int(data.get("epoch", 0)), None if f1 is None else float(f1)
 
 
 def nonfinite_tensors(model: torch.nn.Module) -> list[str]:
