@@ -131,6 +131,17 @@ class GateStatus(BaseModel):
     )
 
 
+class BaselineStatus(BaseModel):
+    """The starting weights (model A) on the validation split before epoch 1, against the best epoch."""
+
+    f1: float | None
+    val_loss: float | None
+    beaten: bool | None = Field(
+        description="the best epoch so far beats model A (higher val F1, or equal F1 and lower val loss); "
+        "false: no epoch did; null: not known yet"
+    )
+
+
 class JobStatus(JobPublic):
     stage_since_epoch: int
     stage_reason: str
@@ -145,6 +156,7 @@ class JobStatus(JobPublic):
     resume_from: dict[str, Any]
     restore: RestoreStatus | None = Field(default=None, description="what the current attempt restored")
     forks: list[ForkSummary] = Field(default_factory=list, description="jobs forked from this one")
+    baseline: BaselineStatus | None = Field(default=None, description="model A's score; null before epoch 1")
 
 
 class JobsPage(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from api.schemas import GateStatus, JobLinks, JobPublic, JobStatus
+from api.schemas import BaselineStatus, GateStatus, JobLinks, JobPublic, JobStatus
 from api.steering import forks_of, pending_decision, restore_of
 from jobstore import repo
 from jobstore.models import Job, utcnow
@@ -98,8 +98,23 @@ def status(
         "spec": job.spec,
         "fork_from": job.fork_from,
         "resume_from": job.resume_from,
+        "baseline": baseline(job),
     }
     return JobStatus.model_validate(fields)
+
+
+def baseline(job: Job) -> BaselineStatus | None:
+    """Model A's val score and whether the best epoch beats it, as the engine reports it with every
+    epoch (``extra`` of the latest live row)."""
+    extra = job.latest_metrics.get("extra") or {}
+    if "beats_baseline" not in extra:
+        return None
+    beaten = extra["beats_baseline"]
+    return BaselineStatus(
+        f1=_float(extra.get("baseline_f1")),
+        val_loss=_float(extra.get("baseline_val_loss")),
+        beaten=beaten if isinstance(beaten, bool) else None,
+    )
 
 
 def _public_fields(job: Job) -> dict[str, Any]:

@@ -51,7 +51,8 @@ def summarize(record: RunRecord) -> RunSummary:
     kind = BY_KEY[record.variant].kind
     rows = sorted(record.rows, key=lambda r: r["epoch"])
     curve = _curve(record, rows)
-    best = max(rows, key=lambda r: (r["val_f1"], -r["epoch"])) if rows else None
+    # the engine's rule: highest val F1, then the lower val loss, then the earlier epoch
+    best = max(rows, key=lambda r: (r["val_f1"], -r["val_loss"], -r["epoch"])) if rows else None
     stage1 = [r for r in rows if r["stage"] == 1] if kind in (Kind.HEAD, Kind.PROGRESSIVE) else []
     unfreeze = _unfreeze_epoch(kind, rows)
     reads = [g for g in record.gate_checks if g["stage"] == 2]

@@ -3,6 +3,10 @@
 Random parameters are drawn from the caller's torch.Generator (on the generator's device, then moved
 to the data's device), one value per chosen sample, so a run is reproducible from the generator state.
 Every op returns values in [0, 1].
+
+The additive ops (brightness, noise, glare) take their magnitudes in units of ``unit`` pixels per
+channel: (1, 1, 1) means [0, 1] pixels; the normalisation std means "as on normalised tensors",
+which is how OCEC's magnitudes were meant (its Kornia ops ran after normalisation).
 """
 
 from __future__ import annotations
@@ -21,8 +25,15 @@ def uniform(g: torch.Generator, n: int, lo: float, hi: float, device: torch.devi
     return (torch.rand(n, generator=g, device=g.device) * (hi - lo) + lo).to(device)
 
 
+PIXELS: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
 def _per_sample(v: Tensor) -> Tensor:
     return v.view(-1, 1, 1, 1)
+
+
+def _per_channel(unit: tuple[float, float, float], x: Tensor) -> Tensor:
+    return torch.tensor(unit, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -68,25 +79,27 @@ class GaussianBlur3:
 
 @dataclass(frozen=True)
 class GaussianNoise:
-    sigma: tuple[float, float]
+    sigma: tuple[float, float]  # in ``unit``s
+    unit: tuple[float, float, float] = PIXELS
     name: str = "gaussian_noise"
 
     def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
         sigma = _per_sample(uniform(g, x.shape[0], self.sigma[0], self.sigma[1], x.device))
         noise = torch.randn(x.shape, generator=g, device=g.device).to(x.device, x.dtype)
-        return (x + noise * sigma).clamp_(0.0, 1.0)
+        return (x + noise * sigma * _per_channel(self.unit, x)).clamp_(0.0, 1.0)
 
 
 @dataclass(frozen=True)
 class Brightness:
-    """Additive brightness shift in [-delta, +delta]."""
+    """Additive brightness shift in [-delta, +delta] ``unit``s (one draw per sample)."""
 
     delta: float
+    unit: tuple[float, float, float] = PIXELS
     name: str = "brightness"
 
     def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
         shift = _per_sample(uniform(g, x.shape[0], -self.delta, self.delta, x.device))
-        return (x + shift).clamp_(0.0, 1.0)
+        return (x + shift * _per_channel(self.unit, x)).clamp_(0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -108,7 +121,8 @@ class Glare:
 
     blobs: tuple[int, int]
     sigma: tuple[float, float]  # pixels
-    alpha: tuple[float, float]
+    alpha: tuple[float, float]  # peak brightness, in ``unit``s
+    unit: tuple[float, float, float] = PIXELS
     name: str = "glare"
 
     def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
@@ -124,7 +138,7 @@ class Glare:
         xs = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, 1, w) + 0.5
         blobs = torch.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * sigma**2)) * alpha
         glare = (blobs * active.view(n, k, 1, 1)).sum(1, keepdim=True)
-        return (x + glare).clamp_(0.0, 1.0)
+        return (x + glare * _per_channel(self.unit, x)).clamp_(0.0, 1.0)
 
 
 # --- JPEG: YCbCr, 4:2:0 chroma, 8x8 block DCT, quality-scaled standard quantisation tables ---

@@ -5,9 +5,11 @@ Fresh run: the model is built from the config (seeded), ``--pretrain`` weights a
 is applied and the start weights are evaluated once (epoch 0: the F1 a U = 1 gate reads).
 
 Resume (``config.resume``): the architecture comes from the checkpoint's ``model_config``; the run
-settings (epochs, lr, gates, policies) from the passed config. Model, optimizer (by parameter name),
-schedule, scaler, RNG, stage state, history, best and the mid-epoch position are restored. A stage
-lr that differs under the new config (``--lr`` or the stage's lr changed) replaces the saved one.
+settings from the passed config (the CLI builds it from the checkpoint's own settings plus the flags
+given). Every training setting that differs from the checkpoint's is a recorded change
+(``resume_settings.setting_changes``). Model, optimizer (by parameter name), schedule, scaler, RNG,
+stage state, history, best and the mid-epoch position are restored. A stage lr that differs under
+the new config (``--lr`` or the stage's lr changed) replaces the saved one.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from torch import nn
 
 from ocec_engine import checkpoint, rng
 from ocec_engine.augment import Augmenter
-from ocec_engine.config import DeviceChoice, TrainConfig
+from ocec_engine.config import DeviceChoice, MarginMethod, TrainConfig
 from ocec_engine.data import DataSplit, load_dataset
 from ocec_engine.errors import CheckpointError, EngineError
 from ocec_engine.evaluate import Runtime
 from ocec_engine.hooks import StageTrigger
 from ocec_engine.model import ModelConfig, build_model
 from ocec_engine.optim import LrSchedule, build_optimizer, load_optimizer_state, manifest
+from ocec_engine.resume_settings import describe_changes, setting_changes
 from ocec_engine.runstate import Partial, RunState
 from ocec_engine.stages import PlanKind, StageState, apply_stage, build_plan
 
@@ -49,6 +52,7 @@ class Prepared:
     pretrain_report: dict[str, Any] | None = None
     lr_change: tuple[float, float] | None = None  # (saved stage lr, new stage lr) on resume
     notes: list[str] = field(default_factory=list)
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)  # settings a resume changed
 
 
 def resolve_runtime(config: TrainConfig) -> Runtime:
@@ -185,11 +189,11 @@ def _prepare_resume(config: TrainConfig, runtime: Runtime) -> Prepared:
     path = str(config.resume)
     ck = checkpoint.load(path)
     mcfg = ModelConfig.from_dict(ck["model_config"], source=f"{path}: model_config")
-    notes: list[str] = []
-    if tuple(config.image_size) != mcfg.image_size:
-        notes.append(
-            f"image_size {mcfg.image_size} from the checkpoint (config said {tuple(config.image_size)})"
-        )
+    config, notes = _checkpoint_architecture(config, mcfg)
+    saved = ck.get("train_config") or {}
+    changes = setting_changes(saved, config)
+    if changes:
+        notes.append(f"settings changed from the checkpoint's: {describe_changes(changes)}")
     data = _load_data(config, mcfg.image_size)
     model = build_model(mcfg)
     try:
@@ -230,8 +234,8 @@ def _prepare_resume(config: TrainConfig, runtime: Runtime) -> Prepared:
         notes.append(
             f"data differs from the checkpoint's (fingerprint {ck['data_fingerprint']} -> {data.fingerprint})"
         )
-    if ck.get("augmentation") and ck["augmentation"] != augmenter.describe():
-        notes.append("augmentation policy differs from the checkpoint's")
+    if ck.get("augmentation") and ck["augmentation"] != augmenter.describe() and "augment" not in changes:
+        notes.append("augmentation ops differ from the checkpoint's (same policy, another engine version)")
     position = ck.get("position") or {}
     best = ck.get("best") or {}
     state = RunState(
@@ -247,12 +251,47 @@ def _prepare_resume(config: TrainConfig, runtime: Runtime) -> Prepared:
         history=[dict(r) for r in ck.get("history", [])],
         best_f1=best.get("f1"),
         best_epoch=int(best.get("epoch", 0)),
+        best_loss=_best_loss(best, ck.get("history", [])),
         initial_val=ck.get("initial_val"),
+        setting_changes=[dict(c) for c in ck.get("setting_changes", [])],
         partial=Partial.from_dict(position) if int(position.get("batch", 0)) > 0 else None,
         data_fingerprint=data.fingerprint,
         augmentation=augmenter.describe(),
     )
     if ck.get("trainability") and ck["trainability"] != state.fingerprint():
         notes.append("the stage's trainable set differs from the checkpoint's (stage settings changed)")
+    if changes:
+        at = state.partial.epoch if state.partial else state.completed + 1
+        state.setting_changes.append({"epoch": at, "checkpoint": path, "changes": changes})
     rng.restore(ck.get("rng"))
-    return Prepared(state, data, runtime, augmenter, resumed_from=path, lr_change=lr_change, notes=notes)
+    return Prepared(
+        state, data, runtime, augmenter, resumed_from=path, lr_change=lr_change, notes=notes, changes=changes
+    )
+
+
+def _checkpoint_architecture(config: TrainConfig, mcfg: ModelConfig) -> tuple[TrainConfig, list[str]]:
+    """``config`` with the checkpoint's architecture (what the run really is), and a note for each
+    field the config said otherwise."""
+    theirs: dict[str, Any] = {
+        "base_channels": mcfg.base_channels,
+        "num_blocks": mcfg.num_blocks,
+        "dropout": mcfg.dropout,
+        "margin_method": MarginMethod(mcfg.margin_method),
+        "image_size": tuple(mcfg.image_size),
+    }
+    ours = {name: getattr(config, name) for name in theirs}
+    ours["image_size"] = tuple(ours["image_size"])
+    notes = [
+        f"{name} {theirs[name]} from the checkpoint (config said {ours[name]})"
+        for name in theirs
+        if ours[name] != theirs[name]
+    ]
+    return dataclasses.replace(config, **theirs), notes
+
+
+def _best_loss(best: dict[str, Any], history: list[dict[str, Any]]) -> float | None:
+    """The best epoch's val loss (older checkpoints store only its F1 and epoch: from the history)."""
+    if best.get("val_loss") is not None:
+        return float(best["val_loss"])
+    row = next((r for r in history if int(r["epoch"]) == int(best.get("epoch", 0))), None)
+    return float(row["val_loss"]) if row is not None else None

@@ -31,6 +31,7 @@ from ocec_engine.config import (
 from ocec_engine.errors import EngineError
 from ocec_engine.hooks import Outcome
 
+log = logging.getLogger("ocec_engine")
 EXIT_ERROR = 2
 EXIT_CODES = {
     Outcome.COMPLETED: 0,
@@ -40,13 +41,15 @@ EXIT_CODES = {
     Outcome.CANCELLED: 5,
     Outcome.PREEMPTED: 5,
 }
-_DEFAULTS = TrainConfig(data_root="", output_dir="")
+# as OCEC: a fresh run without --freeze_backbone is a full fine-tune
+_DEFAULTS = TrainConfig(data_root="", output_dir="", freeze_backbone=False)
 _S2 = StageGateConfig()
 _S3 = default_stage3()
 _POLICIES = [p.value for p in GateFailPolicy]
 
 EPILOG = """\
-exit codes: 0 completed; 2 error (one line on stderr); 3 stopped by a stage gate;
+exit codes: 0 completed (also when the optional stage 3 never opened: a note says so); 2 error
+(one line on stderr); 3 stopped by a stage gate;
 4 awaiting a decision (gate policy "pause"); 5 paused / cancelled / interrupted (Ctrl-C writes
 interrupt.pt; resume with --resume OUTPUT_DIR/interrupt.pt).
 files in --output_dir: last.pt, best.pt, best.onnx, stage{N}_entry.pt, epochs/epoch_NNNN.pt,
@@ -74,34 +77,36 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "train",
         help="train or resume a progressive fine-tuning run",
         description="Progressive fine-tuning: stage 1 trains the head on a frozen backbone; stage 2 "
-        "unfreezes the last part of the backbone behind a val-F1 gate; optional stage 3 the whole backbone.",
+        "unfreezes the last part of the backbone behind a val-F1 gate; optional stage 3 the whole backbone. "
+        "With --resume every setting not given here comes from the checkpoint; a given one that "
+        "differs is printed and recorded as a change of the run.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # Every setting defaults to None (not given): a fresh run fills in the defaults named in the help,
+    # a resume the checkpoint's own settings (ocec_engine.resume_settings).
     d = _DEFAULTS
     io = p.add_argument_group("data and output")
     io.add_argument(
         "--data_root",
-        required=True,
-        help="OCEC parquet file/folder, or image folders {train,val}/{open,closed}/ or {open,closed}/",
+        help="OCEC parquet file/folder, or image folders {train,val}/{open,closed}/ or {open,closed}/ "
+        "(required unless --resume)",
     )
     io.add_argument(
-        "--output_dir", required=True, help="run folder (checkpoints, metrics.jsonl, events.jsonl)"
+        "--output_dir",
+        help="run folder (checkpoints, metrics.jsonl, events.jsonl); required unless --resume",
     )
     io.add_argument(
         "--val_ratio",
         type=float,
-        default=d.val_ratio,
-        help="val share for data without a split (seeded, stratified; default %(default)s)",
+        help=f"val share for data without a split (seeded, stratified; default {d.val_ratio})",
     )
-    io.add_argument(
-        "--image_size", type=image_size, default=d.image_size, help="HxW, height first (default 32x64)"
-    )
+    io.add_argument("--image_size", type=image_size, help="HxW, height first (default 32x64)")
     io.add_argument(
         "--augment",
         choices=[a.value for a in AugmentPolicy],
-        default=d.augment.value,
-        help="per-batch augmentation policy, in [0,1] pixels before normalisation (default %(default)s)",
+        help="per-batch augmentation policy, in [0,1] pixels before normalisation, at OCEC's "
+        f"effective magnitudes (default {d.augment.value})",
     )
     start = p.add_argument_group("start and resume")
     start.add_argument(
@@ -110,8 +115,8 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     start.add_argument(
         "--resume",
         metavar="CKPT",
-        help="continue a run from one of its checkpoints (full state; architecture from the file, "
-        "run settings from these flags)",
+        help="continue a run from one of its checkpoints (full state; architecture and every "
+        "setting not given here from the file)",
     )
     start.add_argument(
         "--stage",
@@ -120,74 +125,52 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="stage to start in (default 1); with --resume: force this stage at the first epoch",
     )
     run = p.add_argument_group("optimisation")
-    run.add_argument(
-        "--epochs", type=int, default=d.epochs, help="total epochs, all stages together (default %(default)s)"
-    )
-    run.add_argument("--batch_size", type=int, default=d.batch_size, help="default %(default)s")
-    run.add_argument(
-        "--lr", type=float, default=d.lr, help="stage-1 (base) learning rate, AdamW (default %(default)s)"
-    )
+    run.add_argument("--epochs", type=int, help=f"total epochs, all stages together (default {d.epochs})")
+    run.add_argument("--batch_size", type=int, help=f"default {d.batch_size}")
+    run.add_argument("--lr", type=float, help=f"stage-1 (base) learning rate, AdamW (default {d.lr:g})")
     run.add_argument(
         "--weight_decay",
         type=float,
-        default=d.weight_decay,
-        help="AdamW weight decay on trainable params (default %(default)s)",
+        help=f"AdamW weight decay on trainable params (default {d.weight_decay:g})",
     )
     run.add_argument(
         "--warmup_epochs",
         type=int,
-        default=d.warmup_epochs,
-        help="linear lr warm-up at the run start only, never at a stage change (default %(default)s)",
+        help=f"linear lr warm-up at the run start only, never at a stage change (default {d.warmup_epochs})",
     )
     run.add_argument(
-        "--seed",
-        type=int,
-        default=d.seed,
-        help="data order, augmentation and dropout derive from it (default %(default)s)",
+        "--seed", type=int, help=f"data order, augmentation and dropout derive from it (default {d.seed})"
     )
     run.add_argument(
-        "--use_amp", action="store_true", help="mixed precision on CUDA (a no-op with a notice on CPU)"
+        "--use_amp",
+        action=argparse.BooleanOptionalAction,
+        help="mixed precision on CUDA (a no-op with a notice on CPU; default off)",
     )
-    run.add_argument(
-        "--device",
-        choices=[c.value for c in DeviceChoice],
-        default=d.device.value,
-        help="default %(default)s",
-    )
+    run.add_argument("--device", choices=[c.value for c in DeviceChoice], help=f"default {d.device.value}")
     run.add_argument(
         "--check_every_batches",
         type=int,
-        default=d.check_every_batches,
-        help="poll for stop requests every N batches (default %(default)s)",
+        help=f"poll for stop requests every N batches (default {d.check_every_batches})",
     )
     run.add_argument(
         "--keep_epoch_checkpoints",
         type=int,
-        default=d.keep_epoch_checkpoints,
-        help="keep the newest N epochs/epoch_NNNN.pt (0 = all; default %(default)s)",
+        help=f"keep the newest N epochs/epoch_NNNN.pt (0 = all; default {d.keep_epoch_checkpoints})",
     )
     model = p.add_argument_group("model (fresh runs; a resume uses the checkpoint's)")
     model.add_argument(
-        "--margin_method",
-        choices=[m.value for m in MarginMethod],
-        default=d.margin_method.value,
-        help="default %(default)s",
+        "--margin_method", choices=[m.value for m in MarginMethod], help=f"default {d.margin_method.value}"
     )
-    model.add_argument("--base_channels", type=int, default=d.base_channels, help="default %(default)s")
-    model.add_argument("--num_blocks", type=int, default=d.num_blocks, help="default %(default)s")
-    model.add_argument("--dropout", type=float, default=d.dropout, help="default %(default)s")
-    model.add_argument(
-        "--arch_variant",
-        choices=["baseline"],
-        default="baseline",
-        help="OCEC's baseline CNN (the only variant)",
-    )
+    model.add_argument("--base_channels", type=int, help=f"default {d.base_channels}")
+    model.add_argument("--num_blocks", type=int, help=f"default {d.num_blocks}")
+    model.add_argument("--dropout", type=float, help=f"default {d.dropout}")
+    model.add_argument("--arch_variant", choices=["baseline"], help="OCEC's baseline CNN (the only variant)")
     s2 = p.add_argument_group("stages 1 and 2")
     s2.add_argument(
         "--freeze_backbone",
-        action="store_true",
-        help="progressive fine-tuning: stage 1 trains only the head. Without it: a plain full "
-        "fine-tune (everything at --lr, no stages)",
+        action=argparse.BooleanOptionalAction,
+        help="progressive fine-tuning: stage 1 trains only the head. Without it (fresh runs): a plain "
+        "full fine-tune (everything at --lr, no stages)",
     )
     s2.add_argument(
         "--unfreeze_backbone_epoch",
@@ -197,24 +180,21 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     s2.add_argument(
         "--unfreeze_backbone_ratio",
         type=float,
-        default=_S2.unfreeze_ratio,
         help="share of backbone parameters unfrozen in stage 2, counted from the back in whole "
-        "blocks (default %(default)s)",
+        f"blocks (default {_S2.unfreeze_ratio})",
     )
     s2.add_argument(
         "--stage2_gate_f1",
         type=float,
-        default=_S2.gate_f1,
-        help="enter stage 2 when the previous epoch's val F1 >= this (default %(default)s)",
+        help=f"enter stage 2 when the previous epoch's val F1 >= this (default {_S2.gate_f1})",
     )
     s2.add_argument("--stage2_lr", type=float, help="explicit stage-2 lr (default: lr x --stage2_lr_factor)")
-    s2.add_argument("--stage2_lr_factor", type=float, default=_S2.lr_factor, help="default %(default)s")
+    s2.add_argument("--stage2_lr_factor", type=float, help=f"default {_S2.lr_factor}")
     s2.add_argument(
         "--on_gate_fail",
         choices=_POLICIES,
-        default=_S2.on_gate_fail.value,
         help="when the gate fails: keep-trying (each epoch until the deadline, then stop), pause "
-        "(checkpoint, await a decision), proceed, stop (default %(default)s)",
+        f"(checkpoint, await a decision), proceed, stop (default {_S2.on_gate_fail.value})",
     )
     s2.add_argument(
         "--gate_deadline_epoch", type=int, help="keep-trying stops after this epoch (default: the last epoch)"
@@ -222,8 +202,9 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     s3 = p.add_argument_group("stage 3 (optional; any --stage3_* flag enables it)")
     s3.add_argument(
         "--stage3",
-        action="store_true",
-        help="enable stage 3: unfreeze the whole backbone behind its own gate",
+        action=argparse.BooleanOptionalAction,
+        help="enable stage 3: unfreeze the whole backbone behind its own gate (--no-stage3: drop it "
+        "on a resume). A stage-3 gate that never opens ends the run completed, with a note",
     )
     s3.add_argument(
         "--stage3_epoch",
@@ -251,55 +232,52 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.set_defaults(func=cmd_train)
 
 
-def _stage3(a: argparse.Namespace) -> StageGateConfig | None:
-    keys = ("epoch", "gate_f1", "lr", "lr_factor", "unfreeze_ratio", "on_gate_fail", "gate_deadline_epoch")
-    given = {k: getattr(a, f"stage3_{k}") for k in keys if getattr(a, f"stage3_{k}") is not None}
-    if not a.stage3 and not given:
-        return None
-    gate = default_stage3()
-    for key, value in given.items():
-        setattr(gate, key, GateFailPolicy(value) if key == "on_gate_fail" else value)
-    return gate
+# flag -> TrainConfig field, for the settings given on the command line
+_TOP = (
+    "data_root", "output_dir", "val_ratio", "image_size", "augment", "pretrain", "epochs", "batch_size",
+    "lr", "weight_decay", "warmup_epochs", "seed", "use_amp", "device", "check_every_batches",
+    "keep_epoch_checkpoints", "margin_method", "base_channels", "num_blocks", "dropout",
+    "freeze_backbone", "unfreeze_backbone_epoch",
+)  # fmt: skip
+_STAGE2 = {
+    "stage2_gate_f1": "gate_f1", "unfreeze_backbone_ratio": "unfreeze_ratio", "stage2_lr_factor": "lr_factor",
+    "stage2_lr": "lr", "on_gate_fail": "on_gate_fail", "gate_deadline_epoch": "gate_deadline_epoch",
+}  # fmt: skip
+_STAGE3 = ("epoch", "gate_f1", "lr", "lr_factor", "unfreeze_ratio", "on_gate_fail", "gate_deadline_epoch")
+
+
+def given_settings(a: argparse.Namespace) -> dict[str, Any]:
+    """The TrainConfig fields set on the command line (flags left out are absent)."""
+    given: dict[str, Any] = {k: getattr(a, k) for k in _TOP if getattr(a, k) is not None}
+    if "image_size" in given:
+        given["image_size"] = list(given["image_size"])
+    stage2 = {field: getattr(a, flag) for flag, field in _STAGE2.items() if getattr(a, flag) is not None}
+    if stage2:
+        given["stage2"] = stage2
+    stage3 = {k: getattr(a, f"stage3_{k}") for k in _STAGE3 if getattr(a, f"stage3_{k}") is not None}
+    if a.stage3 is False:
+        given["stage3"] = None
+    elif a.stage3 or stage3:
+        given["stage3"] = stage3
+    return given
 
 
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
-    stage2 = StageGateConfig(
-        gate_f1=a.stage2_gate_f1,
-        unfreeze_ratio=a.unfreeze_backbone_ratio,
-        lr_factor=a.stage2_lr_factor,
-        lr=a.stage2_lr,
-        on_gate_fail=GateFailPolicy(a.on_gate_fail),
-        gate_deadline_epoch=a.gate_deadline_epoch,
-    )
-    return TrainConfig(
-        data_root=a.data_root,
-        output_dir=a.output_dir,
-        pretrain=a.pretrain,
-        resume=a.resume,
-        resume_stage=a.stage if a.resume else None,
-        stage=a.stage if a.stage and not a.resume else 1,
-        epochs=a.epochs,
-        batch_size=a.batch_size,
-        lr=a.lr,
-        weight_decay=a.weight_decay,
-        warmup_epochs=a.warmup_epochs,
-        freeze_backbone=a.freeze_backbone,
-        unfreeze_backbone_epoch=a.unfreeze_backbone_epoch,
-        stage2=stage2,
-        stage3=_stage3(a),
-        margin_method=MarginMethod(a.margin_method),
-        use_amp=a.use_amp,
-        seed=a.seed,
-        device=DeviceChoice(a.device),
-        image_size=a.image_size,
-        base_channels=a.base_channels,
-        num_blocks=a.num_blocks,
-        dropout=a.dropout,
-        val_ratio=a.val_ratio,
-        augment=AugmentPolicy(a.augment),
-        check_every_batches=a.check_every_batches,
-        keep_epoch_checkpoints=a.keep_epoch_checkpoints,
-    )
+    """A fresh run: the given flags over the defaults. ``--resume``: over the checkpoint's settings."""
+    from ocec_engine.resume_settings import ARCHITECTURE, merge_settings, saved_settings
+
+    given = given_settings(a)
+    if a.resume:
+        ignored = [f"--{k}" for k in ARCHITECTURE if k in given]
+        if ignored:
+            log.warning("resume: %s ignored: the architecture comes from the checkpoint", ", ".join(ignored))
+        given.update(resume=a.resume, resume_stage=a.stage, resume_commands=True)
+        return merge_settings(saved_settings(a.resume), given)
+    for flag in ("data_root", "output_dir"):
+        if flag not in given:
+            raise EngineError(f"--{flag} is required (except with --resume, which takes the checkpoint's)")
+    given["stage"] = a.stage or 1
+    return merge_settings(_DEFAULTS.to_dict(), given)
 
 
 def cmd_train(a: argparse.Namespace) -> int:

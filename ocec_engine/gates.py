@@ -6,13 +6,16 @@ The gate into stage N+1 is read at the boundary before epoch ``e`` when
   ``unfreeze_backbone_epoch``, no automatic stage 2 without it; stage 3: ``stage3.epoch`` or any);
 * ``e >= gate epoch``;
 * the F1 belongs to the current stage: at least one epoch was trained in it, or it is the run's
-  starting stage (then the start-of-run evaluation counts, so U = 1 can open on the pretrain's F1).
+  starting stage (then the start-of-run evaluation counts, so U = 1 can open on the pretrain's F1)
+  -- except for stage 3, which is entered only after at least one stage-2 epoch.
 
 It passes when that F1 (the previous epoch's margin-free val F1, threshold 0.5) >= ``gate_f1``.
 When it fails, the stage's ``on_gate_fail`` decides: keep-trying waits while ``e <= deadline``
-(default: the last epoch) and stops after; pause pauses once per gate epoch (a run resumed after that
-pause without a forced stage keeps trying, unless the gate epoch was moved past the pause — an
-extended stage — which re-arms it); proceed enters anyway; stop stops.
+(default: the last epoch) and stops after -- for the optional stage 3 it skips the stage instead
+and the run trains on to its budget, ending completed with a note; pause pauses once per gate
+epoch (a run resumed after that pause without a forced stage keeps trying, unless the gate epoch
+was moved past the pause — an extended stage — which re-arms it); proceed enters anyway; stop
+stops.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from enum import StrEnum
 
 from ocec_engine.config import GateFailPolicy
 from ocec_engine.hooks import GateCheck, StageTrigger
-from ocec_engine.stages import PlanKind, StagePlan, StageState, gate_deadline
+from ocec_engine.stages import PlanKind, StagePlan, StageState, gate_deadline, is_optional
 
 
 class GateAction(StrEnum):
@@ -31,6 +34,7 @@ class GateAction(StrEnum):
     PROCEED = "proceed"
     PAUSE = "pause"
     STOP = "stop"
+    SKIP = "skip"  # an optional stage's keep-trying deadline passed: train on without it
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,13 @@ def read_gate(
         return None  # no unfreeze epoch: stage 2 only when forced
     if epoch < (spec.gate_epoch or 1):
         return None
-    if epoch <= state.entered_epoch and state.trigger is not StageTrigger.START:
-        return None  # no F1 measured in this stage yet
+    if epoch <= state.entered_epoch and (state.trigger is not StageTrigger.START or is_optional(target)):
+        return None  # no F1 measured in this stage yet (stage 3 always waits for one stage-2 epoch)
     gate = spec.gate
     policy = gate.on_gate_fail
+    past = epoch > gate_deadline(gate, epochs) + 1
+    if is_optional(target) and policy is GateFailPolicy.KEEP_TRYING and past:
+        return None  # given up at the first read past the deadline
     passed = last_f1 >= gate.gate_f1
     evidence = f"val F1 {last_f1:.4f} {'>=' if passed else '<'} {gate.gate_f1:g}"
     if passed:
@@ -69,10 +76,10 @@ def read_gate(
     if policy is GateFailPolicy.KEEP_TRYING:
         deadline = gate_deadline(gate, epochs)
         if epoch > deadline:
-            reason = f"{evidence}; deadline epoch {deadline} passed: stop"
-            return _decide(
-                GateAction.STOP, epoch, target, last_f1, gate.gate_f1, False, gate.on_gate_fail, reason
-            )
+            action = GateAction.SKIP if is_optional(target) else GateAction.STOP
+            then = f"optional stage {target} skipped, training goes on" if is_optional(target) else "stop"
+            reason = f"{evidence}; deadline epoch {deadline} passed: {then}"
+            return _decide(action, epoch, target, last_f1, gate.gate_f1, False, gate.on_gate_fail, reason)
         reason = f"{evidence}; keep trying until epoch {deadline}"
         return _decide(
             GateAction.WAIT, epoch, target, last_f1, gate.gate_f1, False, gate.on_gate_fail, reason

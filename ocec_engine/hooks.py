@@ -166,6 +166,8 @@ class TrainResult:
     last_checkpoint: str | None
     onnx_path: str | None = None
     gate: GateCheck | None = None  # the failed gate, for AWAITING_DECISION / STOPPED
+    baseline_f1: float | None = None  # val F1 of the starting weights (model A), before epoch 1
+    beats_baseline: bool | None = None  # the best epoch beats them (None: no baseline or no epoch)
 
 
 class TrainingHooks(Protocol):

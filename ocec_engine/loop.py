@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from ocec_engine import commands, rng
+from ocec_engine.best import baseline_note, carry_best
 from ocec_engine.bootstrap import Prepared, prepare
 from ocec_engine.checkpoint import Layout, kind_path, prune_epochs, serialize, write_atomic
 from ocec_engine.config import AugmentPolicy, TrainConfig
@@ -51,8 +52,9 @@ from ocec_engine.hooks import (
     TrainResult,
 )
 from ocec_engine.optim import build_optimizer, manifest, set_lrs
+from ocec_engine.resume_settings import describe_changes
 from ocec_engine.runstate import Partial
-from ocec_engine.stages import PlanKind, apply_stage, gate_deadline, set_train_mode
+from ocec_engine.stages import PlanKind, apply_stage, gate_deadline, is_optional, set_train_mode
 from ocec_engine.steps import StepResult, batch_slices, embed_all, prepare_batch, train_step
 
 log = logging.getLogger("ocec_engine")
@@ -103,8 +105,10 @@ class Trainer:
         self.hooks.on_train_start(self._run_info())
         if fresh:
             self._start_event()
-        elif self.p.lr_change is not None:
-            self._lr_change_event(*self.p.lr_change)
+        else:
+            if self.p.changes or self.p.lr_change is not None:
+                self._resume_change_event()
+            self._carry_best()
         epoch = self.s.partial.epoch if self.s.partial else self.s.completed + 1
         while epoch <= self.config.epochs:
             if self.s.partial is None:
@@ -135,7 +139,7 @@ class Trainer:
             self._transition(check.stage, epoch, trigger, check.reason, evidence)
             return None
         self.last_gate = check
-        if decision.action is GateAction.WAIT:
+        if decision.action in (GateAction.WAIT, GateAction.SKIP):
             return None
         if decision.action is GateAction.PAUSE:
             self.s.stage.paused_gates.append(check.stage)
@@ -253,16 +257,33 @@ class Trainer:
         self.hooks.on_stage_change(event)
         self._write([CheckpointKind.STAGE_ENTRY])
 
-    def _lr_change_event(self, old: float, new: float) -> None:
-        s = self.s
+    def _carry_best(self) -> None:
+        try:
+            info = carry_best(self.s, self.layout, str(self.p.resumed_from))
+        except LookupError as exc:
+            log.warning("resume: %s; the best restarts in this folder", exc)
+            self.s.best_f1, self.s.best_epoch, self.s.best_loss = None, 0, None
+            return
+        if info is not None:
+            self.hooks.on_checkpoint(info)
+
+    def _resume_change_event(self) -> None:
+        """The settings this resume changed (and the stage lr that follows), as a within-stage event."""
+        s, changes = self.s, self.p.changes
         epoch = s.partial.epoch if s.partial else s.completed + 1
+        parts = [f"settings changed on resume: {describe_changes(changes)}"] if changes else []
+        evidence: dict[str, Any] = {"changes": dict(changes)}
+        if self.p.lr_change is not None:
+            old, new = self.p.lr_change
+            parts.append(f"stage {s.stage.stage} lr changed on resume: {old:g} -> {new:g}")
+            evidence.update(old_lr=old, new_lr=new)
         event = StageEvent(
             from_stage=s.stage.stage,
             to_stage=s.stage.stage,
             epoch=epoch,
             trigger=StageTrigger.RESUME,
-            reason=f"stage {s.stage.stage} lr changed on resume: {old:g} -> {new:g}",
-            evidence={"old_lr": old, "new_lr": new},
+            reason="; ".join(parts),
+            evidence=evidence,
             lrs={name: s.schedule.lr_for(epoch) for name in s.groups()},
             unfrozen=[],
             trainable_params=self._trainable_params(),
@@ -362,9 +383,10 @@ class Trainer:
         val_seconds = time.perf_counter() - started
         s.schedule.step(epoch, ev.loss)
         f1 = ev.counts.f1()
-        is_best = s.best_f1 is None or f1 > s.best_f1
+        is_best = s.improves(f1, ev.loss)
         if is_best:
-            s.best_f1, s.best_epoch = f1, epoch
+            s.best_f1, s.best_epoch, s.best_loss = f1, epoch, ev.loss
+        baseline = s.initial_val or {}
         metrics = EpochMetrics(
             epoch=epoch,
             stage=s.stage.stage,
@@ -392,6 +414,9 @@ class Trainer:
                 "val_seconds": val_seconds,
                 "frozen_units": [u.name for u in s.plan.units[: s.plan.frozen_prefix(s.stage.stage)]],
                 "plan": s.plan.kind.value,
+                "baseline_f1": baseline.get("f1"),  # the starting weights (model A) on val
+                "baseline_val_loss": baseline.get("loss"),
+                "beats_baseline": s.beats_baseline(),  # the best epoch so far vs model A
             },
         )
         s.history.append(_plain(metrics))
@@ -432,16 +457,16 @@ class Trainer:
             )
 
     def _budget_end(self) -> Ending:
+        done = f"epoch budget reached ({self.config.epochs} epochs)"
         gate = self.last_gate
-        if gate is not None:
-            spec = self.s.plan.spec(gate.stage)
-            deadline = gate_deadline(spec.gate, self.config.epochs) if spec.gate else self.config.epochs
-            reason = (
-                f"stage {gate.stage} gate never opened by the deadline (epoch {deadline}); "
-                f"last read: {gate.reason}"
-            )
-            return Ending(Outcome.STOPPED, reason, gate)
-        return Ending(Outcome.COMPLETED, f"epoch budget reached ({self.config.epochs} epochs)")
+        if gate is None:
+            return Ending(Outcome.COMPLETED, done)
+        spec = self.s.plan.spec(gate.stage)
+        deadline = gate_deadline(spec.gate, self.config.epochs) if spec.gate else self.config.epochs
+        shut = f"gate never opened by the deadline (epoch {deadline}); last read: {gate.reason}"
+        if is_optional(gate.stage):  # the run did all it had to; the optional stage did not happen
+            return Ending(Outcome.COMPLETED, f"{done}; optional stage {gate.stage} not entered: its {shut}")
+        return Ending(Outcome.STOPPED, f"stage {gate.stage} {shut}", gate)
 
     def _finish(self, ending: Ending) -> TrainResult:
         s = self.s
@@ -457,7 +482,7 @@ class Trainer:
             last = self.layout.last
         result = TrainResult(
             outcome=ending.outcome,
-            reason=ending.reason,
+            reason=ending.reason + (baseline_note(s) if final else ""),
             epoch=s.completed,
             stage=s.stage.stage,
             best_f1=s.best_f1 or 0.0,
@@ -466,6 +491,8 @@ class Trainer:
             last_checkpoint=str(last) if last.is_file() else None,
             onnx_path=onnx,
             gate=ending.gate,
+            baseline_f1=(s.initial_val or {}).get("f1"),
+            beats_baseline=s.beats_baseline(),
         )
         self.hooks.on_train_end(result)
         return result

@@ -66,7 +66,10 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_f1: float | None = None
     best_epoch: int = 0
-    initial_val: dict[str, Any] | None = None  # evaluation of the starting weights (epoch 0)
+    best_loss: float | None = None  # val loss of the best epoch (breaks F1 ties: lower wins)
+    initial_val: dict[str, Any] | None = None  # evaluation of the starting weights (epoch 0): the baseline
+    # what resumes changed: [{"epoch": first epoch under the change, "checkpoint": path, "changes": {...}}]
+    setting_changes: list[dict[str, Any]] = field(default_factory=list)
     partial: Partial | None = None
     data_fingerprint: str = ""
     augmentation: dict[str, Any] = field(default_factory=dict)
@@ -85,6 +88,18 @@ class RunState:
                 "fisher_ratio": row["fisher_ratio"],
             }
         return self.initial_val
+
+    def improves(self, f1: float, loss: float) -> bool:
+        """Whether an epoch with val ``f1`` / ``loss`` is the new best: higher F1, or equal F1 and
+        lower val loss."""
+        return is_better(f1, loss, self.best_f1, self.best_loss)
+
+    def beats_baseline(self) -> bool | None:
+        """Whether the best epoch beats the starting weights (None: no baseline or no epoch yet)."""
+        base = self.initial_val
+        if base is None or self.best_f1 is None or self.best_loss is None:
+            return None
+        return is_better(self.best_f1, self.best_loss, float(base["f1"]), float(base["loss"]))
 
     @property
     def last_f1(self) -> float | None:
@@ -125,13 +140,23 @@ class RunState:
             "plan": self.plan.describe(),
             "trainability": self.fingerprint(),
             "history": [dict(row) for row in self.history],
-            "best": {"f1": self.best_f1, "epoch": self.best_epoch},
+            "best": {"f1": self.best_f1, "epoch": self.best_epoch, "val_loss": self.best_loss},
+            "setting_changes": [dict(c) for c in self.setting_changes],
             "initial_val": self.initial_val,
             "rng": rng.capture(),
             "position": self.partial.to_dict() if self.partial else {"epoch": self.completed + 1, "batch": 0},
             "augmentation": self.augmentation,
             "data_fingerprint": self.data_fingerprint,
         }
+
+
+def is_better(f1: float, loss: float, best_f1: float | None, best_loss: float | None) -> bool:
+    """Higher val F1 wins; at equal F1 the lower val loss (a NaN loss never wins a tie)."""
+    if best_f1 is None:
+        return True
+    if f1 != best_f1:
+        return f1 > best_f1
+    return best_loss is None or loss < best_loss
 
 
 def _train_metrics(row: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -33,6 +33,11 @@ from ocec_engine.hooks import StageTrigger
 from ocec_engine.model import backbone_blocks, dead_parameter_prefixes, head_parameter_prefixes
 
 FULL_STAGE = 1  # a plain full fine-tune (freeze_backbone=False) reports stage 1 with plan kind "full"
+LAST_REQUIRED_STAGE = 2  # stages after it (3) are optional: a run that never enters them still completes
+
+
+def is_optional(stage: int) -> bool:
+    return stage > LAST_REQUIRED_STAGE
 
 
 class BNPolicy(StrEnum):
@@ -329,6 +334,7 @@ __all__ = [
     "apply_stage",
     "build_plan",
     "gate_deadline",
+    "is_optional",
     "model_units",
     "set_train_mode",
     "split_embed",

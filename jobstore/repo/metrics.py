@@ -35,7 +35,8 @@ def record_epoch(
     """Fenced: store an epoch's metrics and advance the job's position. False if already recorded.
 
     In the same transaction: ``job.epoch`` (never backwards), ``stage``, ``latest_metrics``,
-    ``best_f1``/``best_epoch`` (highest val F1 among live rows; the earliest epoch wins a tie),
+    ``best_f1``/``best_epoch`` (highest val F1 among live rows; a tie goes to the lower val loss, as
+    the engine's ``best.pt``, then to the earlier epoch),
     ``progress_at``, and an ``EPOCH`` event carrying the row id.
     """
     now = now_or(now)
@@ -55,7 +56,7 @@ def record_epoch(
     if metric_id is None:
         session.add(job)
         return False
-    _advance(job, row)
+    _advance(session, job, row)
     session.add(job)
     append_event(
         session,
@@ -71,21 +72,41 @@ def record_epoch(
     return True
 
 
-def _advance(job: Job, row: EpochRow) -> None:
+def _advance(session: Session, job: Job, row: EpochRow) -> None:
     if row.epoch >= job.epoch:
         job.epoch = row.epoch
         job.stage = row.stage
         job.latest_metrics = row.columns()
     f1 = _finite(row.val_f1)
-    if f1 is not None and (
-        job.best_f1 is None or f1 > job.best_f1 or (f1 == job.best_f1 and _earlier(row, job))
-    ):
+    if f1 is None:
+        return
+    best_loss = _live_val_loss(session, job.id, job.best_epoch) if f1 == job.best_f1 else None
+    if _wins(f1, _finite(row.val_loss), row.epoch, job.best_f1, best_loss, job.best_epoch):
         job.best_f1 = f1
         job.best_epoch = row.epoch
 
 
-def _earlier(row: EpochRow, job: Job) -> bool:
-    return job.best_epoch is None or row.epoch < job.best_epoch
+def _wins(
+    f1: float,
+    loss: float | None,
+    epoch: int,
+    best_f1: float | None,
+    best_loss: float | None,
+    best_epoch: int | None,
+) -> bool:
+    """The engine's rule (higher val F1; at equal F1 the lower val loss), then the earlier epoch."""
+    if best_f1 is None or f1 != best_f1:
+        return best_f1 is None or f1 > best_f1
+    if loss is not None and best_loss is not None and loss != best_loss:
+        return loss < best_loss
+    return best_epoch is None or epoch < best_epoch
+
+
+def _live_val_loss(session: Session, job_id: str, epoch: int | None) -> float | None:
+    query = select(EpochMetric.val_loss).where(
+        EpochMetric.job_id == job_id, EpochMetric.epoch == epoch, col(EpochMetric.superseded).is_(False)
+    )
+    return _finite(session.exec(query).first())
 
 
 def _finite(value: float | None) -> float | None:
@@ -152,10 +173,11 @@ def _reset_position(session: Session, job: Job, epoch: int) -> None:
     job.epoch = epoch
     job.latest_metrics = live[-1].model_dump(include=_LATEST_KEYS) if live else {}
     job.best_f1, job.best_epoch = None, None
-    for metric in live:  # ascending epochs: the earliest of equal F1s stays best
-        f1 = _finite(metric.val_f1)
-        if f1 is not None and (job.best_f1 is None or f1 > job.best_f1):
-            job.best_f1, job.best_epoch = f1, metric.epoch
+    best_loss: float | None = None
+    for metric in live:
+        f1, loss = _finite(metric.val_f1), _finite(metric.val_loss)
+        if f1 is not None and _wins(f1, loss, metric.epoch, job.best_f1, best_loss, job.best_epoch):
+            job.best_f1, job.best_epoch, best_loss = f1, metric.epoch, loss
     session.add(job)
 
 

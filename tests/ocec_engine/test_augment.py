@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pytest
@@ -11,8 +12,10 @@ import torch.nn.functional as F  # noqa: N812
 from PIL import Image
 
 from ocec_engine.augment import POLICIES, Augmenter
-from ocec_engine.augment_ops import Affine, Brightness, Contrast, GaussianBlur3, Glare, Jpeg
+from ocec_engine.augment_ops import Affine, Brightness, Contrast, GaussianBlur3, GaussianNoise, Glare, Jpeg
 from ocec_engine.config import AugmentPolicy
+from ocec_engine.normalize import STD, denormalize, normalize
+from ocec_engine.synthetic import render
 
 
 def _batch(n: int = 64, seed: int = 0) -> torch.Tensor:
@@ -125,3 +128,67 @@ def test_odd_sizes_and_channels_last() -> None:
 def test_rejects_uint8() -> None:
     with pytest.raises(TypeError, match="float"):
         Augmenter("light")(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.Generator())
+
+
+# ---- magnitudes: OCEC's numbers were meant for normalised tensors (one unit = the dataset std) ----
+
+
+def _quantiles(v: torch.Tensor) -> torch.Tensor:
+    levels = torch.tensor([0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99], dtype=torch.float64)
+    return torch.quantile(v.flatten().double(), levels)
+
+
+def _grey(n: int, size: int = 16) -> torch.Tensor:
+    return torch.full((n, 3, size, size), 0.5)  # mid-grey: no op here reaches a clamp
+
+
+def test_ocec_brightness_and_noise_match_ocecs_normalised_space() -> None:
+    """The shift and noise each ocec op puts on pixels has the distribution of OCEC's op applied to
+    normalised tensors and mapped back to pixels (without OCEC's [0, 1] clamp bug)."""
+    ops = dict(POLICIES[AugmentPolicy.OCEC])
+    by_name = {op.name: op for op in ops if isinstance(op, Brightness | GaussianNoise)}
+    g, ref = torch.Generator().manual_seed(3), torch.Generator().manual_seed(4)
+    x = _grey(4000)
+    for op in (o for o in ops if isinstance(o, Brightness)):
+        ours = (op(x, g) - x).mean((2, 3))
+        delta = (torch.rand(len(x), 1, 1, 1, generator=ref) * 2 - 1) * op.delta  # Kornia, normalised
+        theirs = (denormalize(normalize(x) + delta) - x).mean((2, 3))
+        assert ours.abs().max() <= op.delta * max(STD) + 1e-6
+        for c in range(3):
+            assert torch.allclose(_quantiles(ours[:, c]), _quantiles(theirs[:, c]), atol=0.004), (op, c)
+    noise = by_name["gaussian_noise"]
+    assert isinstance(noise, GaussianNoise)
+    ours = (noise(x, g) - x).std((2, 3))
+    sigma = torch.rand(len(x), 1, 1, 1, generator=ref) * 0.02 + 0.01
+    noisy = normalize(x) + torch.randn(x.shape, generator=ref) * sigma
+    theirs = (denormalize(noisy) - x).std((2, 3))
+    for c in range(3):
+        assert torch.allclose(_quantiles(ours[:, c]), _quantiles(theirs[:, c]), atol=4e-4), c
+    assert float(ours.max()) < 0.0075  # 0.03 x 0.208 plus estimation error: not 0.03 pixels
+
+
+def test_ocec_policy_pixel_statistics_on_eye_crops() -> None:
+    """Per-image mean shift and contrast change of ocec-augmented eye crops stay in OCEC's effective
+    range (brightness up to (0.25 + 0.15) x std, glare blobs of at most 0.25 x std), and hardly any
+    pixel is clipped."""
+    pngs = render(np.arange(256) % 2, seed=5, domain="B")
+    crops = [Image.open(io.BytesIO(b)).convert("RGB").resize((64, 32), Image.BILINEAR) for b in pngs]
+    x = torch.from_numpy(np.stack([np.array(c) for c in crops])).permute(0, 3, 1, 2).float() / 255.0
+    shifts, ratios, clipped = [], [], 0.0
+    for seed in range(4):
+        out = Augmenter(AugmentPolicy.OCEC)(x, torch.Generator().manual_seed(seed))
+        shifts.append(out.mean((1, 2, 3)) - x.mean((1, 2, 3)))
+        ratios.append(out.std((1, 2, 3)) / x.std((1, 2, 3)))
+        newly = ((out <= 0) | (out >= 1)) & (x > 0) & (x < 1)
+        clipped = max(clipped, float(newly.float().mean()))
+    shift, ratio = torch.cat(shifts), torch.cat(ratios)
+    print("mean shift quantiles (1..99 %):", [round(v, 4) for v in _quantiles(shift).tolist()])
+    print("std ratio quantiles (1..99 %):", [round(v, 3) for v in _quantiles(ratio).tolist()])
+    print(f"newly clipped pixels: {clipped:.4%}")
+    brightness = (0.25 + 0.15) * max(STD)  # both brightness ops at their extremes: 0.083
+    glare = 3 * 0.25 * max(STD) * 2 * math.pi * 8.0**2 / (32 * 64)  # three widest blobs, averaged: 0.031
+    assert float(shift.abs().max()) <= brightness + glare + 0.01  # + affine border / JPEG rounding
+    assert float(shift.abs().quantile(0.5)) > 0.002  # most images are shifted a little ...
+    assert float(shift.abs().quantile(0.9)) < 0.07  # ... and few by much (pixel-space 0.25 did: 0.2)
+    assert float(ratio.max()) <= 1.3  # contrast factor up to 1.25 (blur and JPEG only lower the std)
+    assert clipped < 0.03  # contrast at bright highlights; OCEC clipped ~75 % of the samples

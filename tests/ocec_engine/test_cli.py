@@ -71,6 +71,17 @@ def test_resume_from_the_cli_rewrites_metrics(tiny_parquet: Path, tmp_path: Path
     assert [(r["epoch"], r["stage"]) for r in rows] == [(1, 1), (2, 2), (3, 2)]
 
 
+def test_a_shut_optional_stage_three_exits_0_with_a_note(tiny_parquet: Path, tmp_path: Path) -> None:
+    proc = _cli(
+        "train", "--data_root", str(tiny_parquet), "--output_dir", str(tmp_path), "--base_channels", "8",
+        "--batch_size", "64", "--augment", "none", "--no_progress", "--freeze_backbone", "--epochs", "2",
+        "--stage", "2", "--stage3", "--stage3_gate_f1", "1.0",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr  # was 3 (stopped) after a complete stage 2
+    assert "completed: epoch budget reached (2 epochs); optional stage 3 not entered" in proc.stdout
+    assert (tmp_path / "best.onnx").is_file()
+
+
 def test_engine_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
     proc = _cli("train", "--data_root", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "o"))
     assert proc.returncode == 2
@@ -158,8 +169,6 @@ def test_flags_map_to_the_config() -> None:
             "2e-5",
             "--image_size",
             "48",
-            "--resume",
-            "r.pt",
             "--stage",
             "2",
         ]
@@ -167,7 +176,8 @@ def test_flags_map_to_the_config() -> None:
     cfg = config_from_args(args)
     assert cfg.stage3 is not None and cfg.stage3.gate_f1 == 0.9 and cfg.stage3.unfreeze_ratio == 1.0
     assert cfg.stage2.on_gate_fail is GateFailPolicy.PAUSE and cfg.stage2.lr == 2e-5
+    assert cfg.stage2.gate_f1 == 0.8 and cfg.lr == 1e-4 and cfg.seed == 42  # the defaults
     assert cfg.image_size == (48, 48)
-    assert (cfg.resume, cfg.resume_stage, cfg.stage) == ("r.pt", 2, 1)
+    assert (cfg.resume, cfg.resume_stage, cfg.stage) == (None, None, 2)
     assert cfg.freeze_backbone is False  # as OCEC: progressive only with --freeze_backbone
     assert image_size("32x64") == (32, 64)

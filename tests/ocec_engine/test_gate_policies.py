@@ -8,7 +8,7 @@ import pytest
 import torch
 from loop_helpers import RecordingHooks, config, load_state
 
-from ocec_engine.config import GateFailPolicy, StageGateConfig, TrainConfig
+from ocec_engine.config import GateFailPolicy, StageGateConfig, TrainConfig, default_stage3
 from ocec_engine.gates import GateAction, read_gate
 from ocec_engine.hooks import Outcome, StageTrigger
 from ocec_engine.loop import train
@@ -211,3 +211,31 @@ def test_stage_three_after_stage_two(tiny_parquet: Path, tmp_path: Path) -> None
         for n, t in load_state(tmp_path / "last.pt")["model_state"].items()
         if n.endswith(("weight", "bias")) and not n.startswith("head.") and t.dtype == torch.float32
     )
+
+
+def test_stage_three_waits_for_one_stage_two_epoch(tiny_parquet: Path, tmp_path: Path) -> None:
+    """``--stage 2 --stage3``: the start-of-run F1 opens no stage-3 gate; the first stage-2 epoch's does."""
+    plan = _plan(stage3=default_stage3())
+    assert read_gate(plan, _state(stage=2), 1, 10, 0.99) is None  # only the start evaluation so far
+    entered = read_gate(plan, _state(stage=2), 2, 10, 0.99)
+    assert entered is not None and entered.action is GateAction.ENTER
+    stage3 = StageGateConfig(gate_f1=0.0, unfreeze_ratio=1.0, lr_factor=0.025)
+    hooks = RecordingHooks()
+    train(config(tiny_parquet, tmp_path, stage=2, stage3=stage3, epochs=2), hooks)
+    assert [(g.epoch, g.stage, g.action) for g in hooks.gates] == [(2, 3, "enter")]
+    assert [(e.from_stage, e.to_stage, e.epoch) for e in hooks.transitions()] == [(2, 3, 2)]
+    assert [m.stage for m in hooks.epochs] == [2, 3]
+
+
+def test_an_optional_stage_whose_gate_stays_shut_completes_with_a_note(
+    tiny_parquet: Path, tmp_path: Path
+) -> None:
+    stage3 = StageGateConfig(gate_f1=NEVER, unfreeze_ratio=1.0, lr_factor=0.025, gate_deadline_epoch=2)
+    hooks = RecordingHooks()
+    result = train(config(tiny_parquet, tmp_path, stage=2, stage3=stage3, epochs=4), hooks)
+    _assert_never_passed(hooks)
+    # read after epoch 1, given up after the deadline (epoch 2); stage 2 trains on to the budget
+    assert [(g.epoch, g.action) for g in hooks.gates] == [(2, "wait"), (3, "skip")]
+    assert [m.stage for m in hooks.epochs] == [2, 2, 2, 2]
+    assert result.outcome is Outcome.COMPLETED and result.epoch == 4 and result.onnx_path is not None
+    assert "optional stage 3 not entered" in result.reason and "never opened" in result.reason

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from loop_helpers import RecordingHooks, config
+from loop_helpers import RecordingHooks, config, load_state
 
 from ocec_engine.config import MarginMethod, StageGateConfig, TrainConfig
 from ocec_engine.errors import EngineError
@@ -69,7 +69,7 @@ def test_epoch_metrics(run: tuple[Path, RecordingHooks]) -> None:
         "features.3",
     ]
     assert hooks.epochs[2].extra["frozen_units"] == ["stem", "features.0", "features.1"]
-    best = max(hooks.epochs, key=lambda m: (m.val_f1, -m.epoch))
+    best = max(hooks.epochs, key=lambda m: (m.val_f1, -m.val_loss))  # F1 ties: the lower val loss
     assert hooks.epochs[-1].best_f1 == best.val_f1 and hooks.epochs[-1].best_epoch == best.epoch
 
 
@@ -170,3 +170,50 @@ def test_ocec_reference_checkpoint_as_pretrain_starts_from_its_f1(
     assert hooks.info.initial_metrics is not None and hooks.info.initial_metrics["f1"] >= 0.99
     assert hooks.epochs[0].val_f1 >= 0.97  # stage 1 starts from the checkpoint's F1, not from scratch
     assert any(c.kind is CheckpointKind.BEST for c in hooks.checkpoints)
+
+
+# ---- honest results: best = highest val F1, ties to the lower val loss; model A is the baseline ----
+
+
+def test_f1_ties_go_to_the_lower_val_loss(tiny_parquet: Path, tmp_path: Path) -> None:
+    hooks = RecordingHooks()
+    train(config(tiny_parquet, tmp_path, lr=1e-5, epochs=3, unfreeze_backbone_epoch=None), hooks)
+    assert len({m.val_f1 for m in hooks.epochs}) == 1  # saturated: the tiny lr barely moves the head
+    lowest = min(hooks.epochs, key=lambda m: m.val_loss)
+    assert lowest.epoch != 1  # strict ">" on F1 kept epoch 1
+    running = [min(m.val_loss for m in hooks.epochs[: i + 1]) for i in range(len(hooks.epochs))]
+    assert [m.is_best for m in hooks.epochs] == [
+        m.val_loss == low for m, low in zip(hooks.epochs, running, strict=True)
+    ]
+    assert hooks.end is not None and hooks.end.best_epoch == lowest.epoch
+    best = load_state(tmp_path / "best.pt")
+    assert best["epoch"] == best["best"]["epoch"] == lowest.epoch
+    assert best["best"]["val_loss"] == lowest.val_loss
+
+
+def test_a_run_that_never_beats_model_a_says_so(
+    run: tuple[Path, RecordingHooks], tiny_parquet: Path, tmp_path: Path
+) -> None:
+    """Stage 1 at lr 1e-12: the head moves less than float32 resolves, so every epoch scores exactly
+    what model A scored -- equal is not better, and the result says no epoch beat it."""
+    hooks = RecordingHooks()
+    cfg = config(tiny_parquet, tmp_path, pretrain=str(run[0] / "best.pt"), unfreeze_backbone_epoch=None,
+                 lr=1e-12, epochs=2)  # fmt: skip
+    result = train(cfg, hooks)
+    assert hooks.info is not None and hooks.info.initial_metrics is not None
+    baseline = hooks.info.initial_metrics
+    for m in hooks.epochs:
+        assert (m.val_f1, m.val_loss) == (baseline["f1"], baseline["loss"])
+        assert (m.extra["baseline_f1"], m.extra["baseline_val_loss"]) == (baseline["f1"], baseline["loss"])
+        assert m.extra["beats_baseline"] is False
+    assert result.outcome is Outcome.COMPLETED
+    assert (result.baseline_f1, result.beats_baseline) == (baseline["f1"], False)
+    assert f"no epoch beat the starting weights (val F1 {baseline['f1']:.4f} before epoch 1" in result.reason
+    assert result.best_checkpoint is not None  # the best trained epoch is still kept and exported
+
+
+def test_a_run_that_beats_model_a_says_nothing_more(run: tuple[Path, RecordingHooks]) -> None:
+    _, hooks = run
+    assert hooks.end is not None and hooks.info is not None and hooks.info.initial_metrics is not None
+    assert hooks.end.beats_baseline is True and hooks.end.baseline_f1 == hooks.info.initial_metrics["f1"]
+    assert "starting weights" not in hooks.end.reason

@@ -59,6 +59,7 @@ class Script:
     fail: dict[str, Any] | None = None
     ignore_commands: bool = False
     hold: list[list[int]] = field(default_factory=list)
+    baseline_f1: float | None = None  # model A's val F1: reported with every epoch, as the engine does
 
     def f1_at(self, epoch: int) -> float:
         return self.f1[min(epoch, len(self.f1)) - 1]
@@ -337,7 +338,15 @@ class _Run:
             is_best=is_best,
             best_f1=self.state.best_f1,
             best_epoch=self.state.best_epoch,
+            extra=self._baseline(),
         )
+
+    def _baseline(self) -> dict[str, Any]:
+        base = self.script.baseline_f1
+        if base is None:
+            return {}
+        beats = self.state.best_f1 > base
+        return {"baseline_f1": base, "baseline_val_loss": 1.05 - base, "beats_baseline": beats}
 
     def _result(
         self, outcome: Outcome, reason: str, gate: GateCheck | None, onnx: str | None = None

@@ -126,6 +126,7 @@ function renderStatus() {
   $("#st-best").textContent = job.best_f1 === null ? "–" : `${f1(job.best_f1)} (epoch ${job.best_epoch})`;
   const latest = job.latest_metrics || {};
   $("#st-latest").textContent = latest.val_f1 !== undefined ? `latest F1 ${f1(latest.val_f1)} · val loss ${g(latest.val_loss, 3)}` : "";
+  renderBaseline(job.baseline);
   const [gate, gateSub] = gateText(job.next_gate);
   $("#st-gate").textContent = gate;
   $("#st-gate-sub").textContent = gateSub;
@@ -139,6 +140,16 @@ function renderStatus() {
   }
   renderLinks(job);
   controls.update();
+}
+
+// Model A's val score before epoch 1; a warning while no trained epoch beats it.
+function renderBaseline(baseline) {
+  const el = $("#st-baseline");
+  const known = Boolean(baseline) && baseline.f1 !== null;
+  el.textContent = !known ? "" : baseline.beaten === false
+    ? `no epoch beats model A (F1 ${f1(baseline.f1)} before epoch 1)`
+    : `model A: F1 ${f1(baseline.f1)}`;
+  el.classList.toggle("warn", known && baseline.beaten === false);
 }
 
 function renderLinks(job) {

@@ -134,3 +134,14 @@ def test_a_cut_stream_resumes_with_last_event_id_and_loses_nothing(page: Page, s
     )
     events = stack.http.get(f"/jobs/{job_id}/events", params={"limit": 500}).json()["data"]
     assert shown == [e["seq"] for e in events if e["kind"] != "epoch"]  # nothing lost, nothing twice
+
+
+def test_a_job_no_epoch_of_which_beats_model_a_says_so(page: Page, stack: Stack) -> None:
+    stack.dataset("worseB", f1=[0.5, 0.55, 0.58], baseline_f1=0.7, epoch_seconds=0.05)
+    job = stack.submit(name="no-better-than-a", data_root="worseB", epochs=3)
+    done = stack.wait_state(job["id"], "succeeded", "failed")
+    assert done["baseline"] == {"f1": 0.7, "val_loss": pytest.approx(0.35), "beaten": False}
+    page.goto(f"/ui/jobs/{job['id']}")
+    baseline = page.locator("#st-baseline")
+    expect(baseline).to_have_text("no epoch beats model A (F1 0.700 before epoch 1)")
+    expect(baseline).to_have_class(re.compile(r"\bwarn\b"))

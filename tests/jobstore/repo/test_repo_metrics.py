@@ -48,6 +48,21 @@ def test_job_position_and_best_advance(engine: Engine, start_job: Start) -> None
     assert job.latest_metrics["epoch"] == 4 and job.latest_metrics["val_f1"] == 0.75
 
 
+def test_an_f1_tie_goes_to_the_lower_val_loss(engine: Engine, start_job: Start) -> None:
+    """As the engine's best.pt: a later epoch with the same F1 and a lower val loss is the best."""
+    job_id, attempt = start_job()
+    losses = {1: 0.5, 2: 0.4, 3: 0.45, 4: 0.4}
+    rows = [EpochRow(epoch=e, stage=1, val_f1=0.8, val_loss=loss) for e, loss in losses.items()]
+    record(engine, job_id, attempt, *rows)
+    with read_session(engine) as session:
+        assert repo.get_job(session, job_id).best_epoch == 2  # 4 ties 2 on loss too: the earlier
+    with write_transaction(engine) as session:
+        repo.supersede_after(session, job_id=job_id, epoch=3, actor="t")
+    with read_session(engine) as session:
+        job = repo.get_job(session, job_id)
+    assert (job.best_f1, job.best_epoch) == (0.8, 2)  # recomputed from the live rows by the same rule
+
+
 def test_nan_metrics_are_stored_but_never_best(engine: Engine, start_job: Start) -> None:
     job_id, attempt = start_job()
     record(
