@@ -5,11 +5,14 @@ and the stream's `end` settle the page."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, Request, expect
 
+from jobstore.db import write_transaction
+from jobstore.models import Job
 from tests.api.dashboard.conftest import Watch
 from tests.api.dashboard.proxy import CuttableProxy
 from tests.api.dashboard.stack import Stack
@@ -134,3 +137,25 @@ def test_a_cut_stream_resumes_with_last_event_id_and_loses_nothing(page: Page, s
     )
     events = stack.http.get(f"/jobs/{job_id}/events", params={"limit": 500}).json()["data"]
     assert shown == [e["seq"] for e in events if e["kind"] != "epoch"]  # nothing lost, nothing twice
+
+
+def test_a_running_job_whose_heartbeat_stopped_shows_a_warning_not_running(page: Page, stack: Stack) -> None:
+    job_id = stack.harness.create(name="silent", epochs=5, dispatch=False)
+    now = datetime.now(UTC)
+    with write_transaction(stack.harness.db) as session:  # its worker died without a word
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.state, job.lease_owner = "running", "gone@host"
+        job.heartbeat_at, job.lease_expires_at = now - timedelta(seconds=60), now + timedelta(hours=1)
+    try:
+        page.goto(f"/ui/jobs/{job_id}")
+
+        expect(page.locator("#job-state")).to_have_text("running? no heartbeat")
+        expect(page.locator("#st-state")).to_have_text("running? no heartbeat")
+        expect(page.locator("#stale-banner")).to_be_visible()
+        expect(page.locator("#stale-banner")).to_contain_text("No heartbeat for 1 min")
+    finally:
+        with write_transaction(stack.harness.db) as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            job.state = "cancelled"
