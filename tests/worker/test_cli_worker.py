@@ -14,7 +14,15 @@ from worker_harness import REPO, Harness, wait_for
 
 from jobstore.db import read_session
 from jobstore.models import WorkerPresence
-from ocec_jobs.cli.worker import WorkerCommandError, celery_argv, count_gpus, parse_gpus, plan_slots, slot_env
+from ocec_jobs.cli.worker import (
+    WorkerCommandError,
+    celery_argv,
+    count_gpus,
+    parse_gpus,
+    plan_slots,
+    slot_env,
+    supervise,
+)
 from tests.ocec_jobs.test_up import wait_all_gone
 from tests.process_leaks import descendants
 
@@ -128,3 +136,15 @@ def test_kill_9_of_the_command_stops_its_workers_which_hand_their_job_back(harne
 def _presence(harness: Harness) -> list[WorkerPresence]:
     with read_session(harness.db) as session:
         return list(session.exec(select(WorkerPresence)).all())
+
+
+def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace() -> None:
+    deaf = "import signal as s, time; s.signal(s.SIGTERM, s.SIG_IGN); print(flush=True); time.sleep(300)"
+    stubborn = subprocess.Popen([sys.executable, "-c", deaf], stdout=subprocess.PIPE)
+    assert stubborn.stdout is not None and stubborn.stdout.readline() == b"\n"  # its handler is in place
+    quitter = subprocess.Popen([sys.executable, "-c", "pass"])  # one worker exits: the others are stopped
+
+    code = supervise([quitter, stubborn], grace=1.0)
+
+    assert stubborn.returncode == -signal.SIGKILL and code == signal.SIGKILL
+    stubborn.stdout.close()
