@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -44,7 +45,9 @@ def kill_worker(http: httpx.Client, up_pid: int, job_id: str, after_epoch: int) 
     return int(job["epoch"]), killed_at
 
 
-def test_kill_9_of_every_worker_process_twice_the_job_resumes_and_succeeds(tmp_path: Path) -> None:
+def test_kill_9_of_every_worker_process_twice_the_job_resumes_and_succeeds(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     fake_dataset(tmp_path, epoch_seconds=0.5, batches=5)
     with running_up(tmp_path, FAKE) as server, client(server) as http:
         job_id = submit(http, "twice-killed", epochs=EPOCHS)
@@ -71,9 +74,11 @@ def test_kill_9_of_every_worker_process_twice_the_job_resumes_and_succeeds(tmp_p
     for (epoch, at), event in zip(kills, lost, strict=True):  # the recovery time, printed
         next_row = min(datetime.fromisoformat(r["recorded_at"]) for r in rows if r["epoch"] > epoch)
         noticed = (datetime.fromisoformat(event["at"]) - at).total_seconds()
+        recovered = (next_row - at).total_seconds()
+        record_property(f"recovery_s_epoch_{epoch + 1}", round(recovered, 1))  # in --junitxml reports
         print(
             f"kill -9 of every worker process in epoch {epoch + 1}: lost worker noticed after "
-            f"{noticed:.1f} s, next epoch row after {(next_row - at).total_seconds():.1f} s"
+            f"{noticed:.1f} s, next epoch row after {recovered:.1f} s"
         )
 
 
