@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from ocec_jobs.cli.keys import SHOWN_ONCE, active_keys, ensure_first_admin
 from ocec_jobs.cli.main import SubParsers, subcommands
 from ocec_jobs.cli.serve import add_server_flags
-from ocec_jobs.supervisor import Child, Supervisor, spawn, stop
+from ocec_jobs.supervisor import Child, Supervisor, say, spawn, stop
 
 if TYPE_CHECKING:
     from jobstore.settings import Settings
@@ -132,6 +132,8 @@ def _supervisor_note(settings: Settings, reason: str | None) -> None:
         with write_transaction(engine) as session:
             name = f"up@{socket.gethostname()}"
             record_supervisor_note(session, name=name, pid=os.getpid(), reason=reason or "")
+    except Exception as exc:  # the database is away: the log still says it; keep serving
+        say(f"could not record the note for /readyz ({type(exc).__name__}: {exc})")
     finally:
         engine.dispose()
 
