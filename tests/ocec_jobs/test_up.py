@@ -152,7 +152,9 @@ def test_up_exits_with_an_error_when_the_api_cannot_start(
 
 
 def port_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now (as uvicorn binds: with SO_REUSEADDR)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
