@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import signal
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
@@ -30,6 +32,7 @@ from api.routes import (
     uploads,
 )
 from api.settings import api_settings
+from jobstore.parent_death import die_with_parent
 from jobstore.settings import Settings
 from jobstore.text import escape_log_records
 
@@ -83,6 +86,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     dashboard.mount_static(app)
     check_routes(app)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The factory ``ocec-jobs api`` serves: ``create_app()``, and in each of uvicorn's worker
+    processes (``--workers N``: multiprocessing children) death with the uvicorn supervisor."""
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid is not None:
+        die_with_parent(signal.SIGTERM, parent.pid)
+    return create_app()
 
 
 app = create_app()

@@ -151,6 +151,13 @@ class JobStatus(JobPublic):
     pending_decision: dict[str, Any] | None = Field(description="why an awaiting_decision job waits")
     queue_position: int | None
     heartbeat_age_seconds: float | None
+    heartbeat_stale: bool | None = Field(
+        default=None, description="running, and no heartbeat for over two heartbeat periods"
+    )
+    worker_alive: bool | None = Field(
+        default=None,
+        description="running: its worker still beats; queued: some worker lives; else null",
+    )
     spec: dict[str, Any]
     fork_from: dict[str, Any]
     resume_from: dict[str, Any]
@@ -250,5 +257,5 @@ class CheckpointPublic(_Public):
 
 
 class HealthStatus(BaseModel):
-    status: str
+    status: str = Field(description="ok; degraded (/readyz: no live worker, see checks.workers)")
     checks: dict[str, str] = Field(default_factory=dict)

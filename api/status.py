@@ -13,7 +13,9 @@ from sqlmodel import Session
 from api.schemas import BaselineStatus, GateStatus, JobLinks, JobPublic, JobStatus
 from api.steering import forks_of, pending_decision, restore_of
 from jobstore import repo
-from jobstore.models import Job, utcnow
+from jobstore.models import Attempt, Job, utcnow
+from jobstore.repo.workers import presence, worker_live
+from jobstore.settings import Settings
 from jobstore.spec import JobSpec
 from jobstore.states import JobState
 
@@ -133,9 +135,27 @@ def _float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def load_status(session: Session, job: Job) -> JobStatus:
+def worker_fields(session: Session, job: Job, settings: Settings, now: datetime) -> dict[str, bool | None]:
+    """Whether the job's worker lives (running) or any does (queued), and whether its heartbeat is
+    stale (older than two heartbeat periods: at least one beat is missing)."""
+    age = heartbeat_age(job, now)
+    stale = None if age is None else age > 2 * settings.heartbeat_seconds
+    state = JobState(job.state)
+    if state is JobState.RUNNING:
+        attempt = session.get(Attempt, (job.id, job.attempt))
+        since = attempt.started_at if attempt is not None else now
+        owner, fresh = job.lease_owner or "", settings.lease_seconds
+        alive: bool | None = worker_live(session, name=owner, since=since, fresh_seconds=fresh, now=now)
+    elif state is JobState.QUEUED:
+        alive = bool(presence(session, fresh_seconds=settings.lease_seconds, now=now).live)
+    else:
+        alive = None
+    return {"heartbeat_stale": stale, "worker_alive": alive}
+
+
+def load_status(session: Session, job: Job, settings: Settings | None = None) -> JobStatus:
     """The full status of ``job``: the row plus its queue position, recent epoch times, what its
-    current attempt restored and the jobs forked from it."""
+    current attempt restored and the jobs forked from it; with ``settings``, its worker's liveness."""
     recent = repo.list_metrics(
         session, job_id=job.id, after_epoch=max(0, job.epoch - ETA_WINDOW), limit=ETA_WINDOW
     )
@@ -143,4 +163,7 @@ def load_status(session: Session, job: Job) -> JobStatus:
     base = status(
         job, now=utcnow(), queue_position=repo.queue_position(session, job), recent_epoch_seconds=seconds
     )
-    return base.model_copy(update={"restore": restore_of(session, job), "forks": forks_of(session, job)})
+    update: dict[str, object] = {"restore": restore_of(session, job), "forks": forks_of(session, job)}
+    if settings is not None:
+        update |= worker_fields(session, job, settings, utcnow())
+    return base.model_copy(update=update)

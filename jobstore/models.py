@@ -263,3 +263,22 @@ class Upload(SQLModel, table=True):
     owner: str = Field(default="", max_length=64)
     meta: dict[str, Any] = _json()
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class WorkerPresence(SQLModel, table=True):
+    """A worker as last seen alive (its companion beats for it), or a supervisor's note about one.
+
+    ``role`` "worker": ``name`` is the Celery node (``cpu@host``, ``gpu0@host``; a job's
+    ``lease_owner``), ``seen_at`` renewed every ``heartbeat_seconds`` while its main process lives.
+    ``role`` "supervisor": ``ocec-jobs up`` (``up@host``) says why it stopped restarting its worker.
+    """
+
+    __tablename__ = "worker_presence"
+
+    name: str = Field(primary_key=True, max_length=255)
+    role: str = Field(default="worker", max_length=32)  # jobstore.repo.workers.PresenceRole
+    pid: int | None = None
+    started_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    stopped_at: datetime | None = _ts()
+    reason: str = Field(default="", max_length=2000)

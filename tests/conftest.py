@@ -44,6 +44,7 @@ pytest_plugins = [
     "tests.browser",  # the session's one headless Chromium
     "tests.scheduling",  # groups for pytest-xdist, long groups first
     "tests.faults.report",  # the fault figures, also when the faults ran on an xdist worker
+    "tests.process_leaks",  # fails the run when a process a test started outlives the session
 ]
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

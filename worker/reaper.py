@@ -1,12 +1,16 @@
 """The reaper loop: ``jobstore.reaper.reap`` every ``reaper_interval_seconds``, dispatching via Celery.
 
 A Celery worker starts it on ``worker_ready`` as a small companion process of its main process
-(``python -m worker.reaper --parent-pid …``; stopped on shutdown, and it exits by itself if its
-parent dies). Not a thread: the worker's main process forks a fresh pool child for every job, and a
-fork taken while another thread holds a database or broker lock can leave the child deadlocked.
-Set ``OCEC_WORKER_REAPER=0`` to leave reaping to another host; run ``python -m worker.reaper`` to
-host it anywhere. Any number of reapers may run at once: every change is a compare-and-set under the
-job's row lock.
+(``python -m worker.reaper --parent-pid … --node …``; stopped on shutdown). The companion also beats
+the node's presence every ``heartbeat_seconds`` (``jobstore.repo.workers``: ``/readyz`` and a job's
+status say whether its worker lives) and marks it stopped when the node stops. It dies with its
+parent: a parent-death signal (SIGTERM), then it records that the node's main process is gone. Not
+a thread: the worker's main process forks a fresh pool child for every job, and a fork taken while
+another thread holds a database or broker lock can leave the child deadlocked.
+Set ``OCEC_WORKER_REAPER=0`` to leave reaping to another host (the companion then only beats);
+run ``python -m worker.reaper`` to host the reaper anywhere (``ocec-jobs up`` runs it as its own
+child, so it keeps reaping while the worker is down). Any number of reapers may run at once: every
+change is a compare-and-set under the job's row lock.
 """
 
 from __future__ import annotations
@@ -19,12 +23,16 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from celery import Celery
 
-from jobstore.db import transaction_factory
+from jobstore.db import transaction_factory, write_transaction
+from jobstore.parent_death import die_with_parent
 from jobstore.reaper import ReapReport, reap
+from jobstore.repo.workers import beat_worker, mark_stopped
 from jobstore.settings import Settings, get_settings
 from worker.database import get_engine
 from worker.dispatch import make_dispatch
@@ -39,9 +47,21 @@ def reaper_enabled() -> bool:
 
 
 class ReaperLoop:
-    def __init__(self, app: Celery, settings: Settings, *, parent_pid: int | None = None) -> None:
+    """Reaps every ``reaper_interval_seconds`` (``reap``) and beats ``node``'s presence (if given)."""
+
+    def __init__(
+        self,
+        app: Celery,
+        settings: Settings,
+        *,
+        parent_pid: int | None = None,
+        node: str | None = None,
+        reap: bool = True,
+    ) -> None:
         self.settings = settings
         self._parent_pid = parent_pid
+        self._node = node if parent_pid is not None else None
+        self._reap = reap
         self._dispatch = make_dispatch(app, settings.queue)
         self._halt = threading.Event()
 
@@ -49,16 +69,49 @@ class ReaperLoop:
         self._halt.set()
 
     def run_forever(self) -> None:
-        log.info("reaper loop started (every %.1fs)", self.settings.reaper_interval_seconds)
-        while not self._halt.is_set() and self._parent_alive():
-            self.run_once()
-            self._halt.wait(self.settings.reaper_interval_seconds)
+        tick = self._tick()
+        if self._reap:
+            log.info("reaper loop started (every %.1fs)", self.settings.reaper_interval_seconds)
+        next_reap = 0.0
+        while self._parent_alive() and not self._halt.is_set():
+            self._beat()
+            if self._reap and time.monotonic() >= next_reap:
+                next_reap = time.monotonic() + self.settings.reaper_interval_seconds
+                self.run_once()
+            self._halt.wait(tick)
+        self._stopped()
+
+    def _tick(self) -> float:
+        beat = self.settings.heartbeat_seconds if self._node else None
+        reap = self.settings.reaper_interval_seconds if self._reap else None
+        return min(t for t in (beat, reap, 60.0) if t is not None)
 
     def _parent_alive(self) -> bool:
         if self._parent_pid is None or os.getppid() == self._parent_pid:
             return True
         log.warning("reaper: worker process %d is gone; exiting", self._parent_pid)
         return False
+
+    def _beat(self) -> None:
+        if self._node is None or self._parent_pid is None:
+            return
+        started = process_started_at(self._parent_pid)
+        try:
+            with write_transaction(get_engine(self.settings)) as session:
+                beat_worker(session, name=self._node, pid=self._parent_pid, started_at=started)
+        except Exception:  # the database is down: the presence goes stale, as the lease would
+            log.exception("presence beat for %s failed", self._node)
+
+    def _stopped(self) -> None:
+        if self._node is None:
+            return
+        gone = os.getppid() != self._parent_pid
+        reason = f"its main process {self._parent_pid} died" if gone else "stopped"
+        try:
+            with write_transaction(get_engine(self.settings)) as session:
+                mark_stopped(session, name=self._node, reason=reason)
+        except Exception:
+            log.exception("could not mark %s stopped", self._node)
 
     def run_once(self) -> ReapReport | None:
         """One pass; errors are logged (the next pass retries), never raised."""
@@ -74,10 +127,24 @@ class ReaperLoop:
         return report
 
 
-def start_companion() -> subprocess.Popen[bytes]:
-    """Start the reaper as a companion process of this (the worker's main) process."""
-    argv = [sys.executable, "-m", "worker.reaper", "--parent-pid", str(os.getpid())]
-    return subprocess.Popen(argv, env={**os.environ, REAPER_ENV: "0"})
+def process_started_at(pid: int) -> datetime | None:
+    """When process ``pid`` started (Linux /proc), so that its presence predates any job it claimed."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime")
+        )
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), UTC)
+
+
+def start_companion(node: str, *, reap: bool) -> subprocess.Popen[bytes]:
+    """Start the companion (presence of ``node``, and the reaper if ``reap``) of this main process."""
+    argv = [sys.executable, "-m", "worker.reaper", "--parent-pid", str(os.getpid()), "--node", node]
+    return subprocess.Popen([*argv, *([] if reap else ["--no-reap"])], env={**os.environ, REAPER_ENV: "0"})
 
 
 def stop_companion(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -91,16 +158,22 @@ def stop_companion(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m worker.reaper [--parent-pid PID]``: the loop in the foreground."""
+    """``python -m worker.reaper [--parent-pid PID --node NODE] [--no-reap]``: the loop in the foreground."""
     from worker.app import create_app
 
     parser = argparse.ArgumentParser(prog="python -m worker.reaper", description=__doc__.splitlines()[0])
     parser.add_argument("--parent-pid", type=int, help="exit when this process is no longer the parent")
+    parser.add_argument("--node", help="with --parent-pid: beat this Celery node's presence for it")
+    parser.add_argument("--no-reap", action="store_true", help="only beat the presence")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s/reaper] %(message)s")
     settings = get_settings()
-    loop = ReaperLoop(create_app(settings), settings, parent_pid=args.parent_pid)
+    loop = ReaperLoop(
+        create_app(settings), settings, parent_pid=args.parent_pid, node=args.node, reap=not args.no_reap
+    )
     signal.signal(signal.SIGTERM, lambda *_: loop.halt())
+    if args.parent_pid is not None:
+        die_with_parent(signal.SIGTERM, args.parent_pid)
     with contextlib.suppress(KeyboardInterrupt):
         loop.run_forever()
 

@@ -2,8 +2,8 @@
 
 Parent (Celery's MainProcess, never touches CUDA):
 
-- ``worker_ready``: remember the pool; start the reaper companion process (``worker.reaper``)
-  unless ``OCEC_WORKER_REAPER=0``.
+- ``worker_ready``: remember the pool; start the companion process (``worker.reaper``): it beats
+  this node's presence, and reaps unless ``OCEC_WORKER_REAPER=0``.
 - ``worker_shutting_down`` (SIGTERM / first SIGINT = warm shutdown): send SIGTERM to the pool child
   running a job.
   Celery's warm shutdown then waits for the running task, which ends within one batch.
@@ -11,7 +11,9 @@ Parent (Celery's MainProcess, never touches CUDA):
 
 Pool child (one per job: ``worker_max_tasks_per_child=1``):
 
-- ``worker_process_init``: drop the database connections inherited across ``fork``.
+- ``worker_process_init``: die with the main process (SIGKILL as parent-death signal: a main
+  process killed outright must not leave its job running in an orphan; the job's lease runs out and
+  the reaper re-queues it); drop the database connections inherited across ``fork``.
 - While a job runs (``preempt_on_sigterm``, entered by the task): the first SIGTERM asks the job to
   yield (``preempt_reason``): the engine writes its INTERRUPT checkpoint at the next batch boundary,
   the attempt ends ``preempted`` and the job is re-queued. A second SIGTERM goes to billiard's own
@@ -36,6 +38,7 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
 from celery.worker import state as worker_state
 
+from jobstore.parent_death import die_with_parent
 from worker import database
 from worker.reaper import reaper_enabled, start_companion, stop_companion
 
@@ -65,10 +68,11 @@ def clear_preempt() -> None:
 _in_pool_child = False
 
 
-def install_child_handlers() -> None:
-    """Fork hygiene for a pool child (``worker_process_init``)."""
+def install_child_handlers(main_pid: int) -> None:
+    """Fork hygiene for a pool child (``worker_process_init``) of the main process ``main_pid``."""
     global _in_pool_child
     _in_pool_child = True
+    die_with_parent(signal.SIGKILL, main_pid)
     database.dispose_inherited()
     clear_preempt()
 
@@ -110,16 +114,17 @@ def connect(app: Celery) -> None:
     """Connect the handlers for workers of ``app`` (idempotent per app)."""
     parent = _Parent()
     uid = f"ocec.{id(app)}"
+    main_pid = os.getpid()  # pool children are forked from the main process's main thread
 
     def on_child_start(**_: Any) -> None:
-        install_child_handlers()
+        install_child_handlers(main_pid)
 
     def on_ready(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
             return
         parent.pool = getattr(sender, "pool", None)
-        if reaper_enabled():
-            parent.reaper = start_companion()
+        node = str(getattr(sender, "hostname", None) or f"worker@{os.getpid()}")
+        parent.reaper = start_companion(node, reap=reaper_enabled())
 
     def on_shutting_down(**_: Any) -> None:
         for pid in _busy_pids(parent.pool):

@@ -92,7 +92,7 @@ def create_job(
         dispatch_after_commit(dispatcher, result.job.id, result.job.attempt)
     response.status_code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
     response.headers["Location"] = location(result.job)
-    return load_status(session, repo.get_job(session, result.job.id))
+    return load_status(session, repo.get_job(session, result.job.id), settings)
 
 
 @router.get("", response_model=JobsPage, responses=PROBLEM_RESPONSES)
@@ -131,6 +131,7 @@ JobDep = Annotated[Job, Depends(job_of)]
 
 
 @router.get("/{job_id}", response_model=JobStatus, responses=PROBLEM_RESPONSES)
-def get_job(session: SessionDep, job: JobDep) -> JobStatus:
-    """Show a job's status: state, stage, progress, ETA, best F1, latest metrics and next gate."""
-    return load_status(session, job)
+def get_job(session: SessionDep, settings: SettingsDep, job: JobDep) -> JobStatus:
+    """Show a job's status: state, stage, progress, ETA, best F1, latest metrics and next gate, and
+    whether its worker lives and how old its last heartbeat is."""
+    return load_status(session, job, settings)

@@ -59,6 +59,14 @@ from jobstore.repo.resume import (
 )
 from jobstore.repo.stages import record_gate_check, record_stage_change
 from jobstore.repo.transitions import mark_dispatched, requeue, transition
+from jobstore.repo.workers import (
+    Presence,
+    beat_worker,
+    mark_stopped,
+    presence,
+    record_supervisor_note,
+    worker_live,
+)
 
 __all__ = [
     "CancelResult",
@@ -72,11 +80,13 @@ __all__ = [
     "Finish",
     "Heartbeat",
     "JobPage",
+    "Presence",
     "Restore",
     "Selector",
     "append_event",
     "apply_spec_overrides",
     "automatic_resume_point",
+    "beat_worker",
     "claim",
     "create_job",
     "decide",
@@ -96,9 +106,11 @@ __all__ = [
     "mark_delivered",
     "mark_dispatched",
     "mark_result",
+    "mark_stopped",
     "open_commands",
     "parse_selector",
     "pending_commands",
+    "presence",
     "queue_position",
     "record_checkpoint",
     "record_epoch",
@@ -106,6 +118,7 @@ __all__ = [
     "record_note",
     "record_restore",
     "record_stage_change",
+    "record_supervisor_note",
     "request_cancel",
     "request_command",
     "request_hash",
@@ -116,4 +129,5 @@ __all__ = [
     "settle_open_commands",
     "supersede_after",
     "transition",
+    "worker_live",
 ]

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from jobstore.parent_death import preexec_dies_with_parent
 from ocec_jobs.cli.client.args import guarded
 from ocec_jobs.cli.client.connection import DEFAULT_URL, Api, Target, target_of
 from ocec_jobs.cli.client.exitcodes import ClientError, Exit
@@ -138,7 +139,10 @@ def embedded_server(home: Path, port: int, timeout: float) -> Iterator[Target]:
     with log.open("wb") as out:
         command = [*_ocec_jobs(), "up", "--home", str(home), "--port", str(port), "--device", "cpu"]
         command += ["--grace", "10"]
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=preexec_dies_with_parent(signal.SIGTERM),  # the server dies with the demo
+        )  # fmt: skip
     server = Embedded(process, log)
     try:
         key = _wait_ready(server, url) or _operator_key(home)

@@ -2,7 +2,8 @@
 
 It reads ``DATABASE_URL`` / ``REDIS_URL`` (and the rest of ``jobstore.settings``) from the
 environment; workers run elsewhere with the same two URLs. The schema must already be at head
-(``ocec-jobs up`` migrates for you; a deployment runs its migrate step first).
+(``ocec-jobs up`` migrates for you; a deployment runs its migrate step first). With ``--workers N``
+uvicorn's worker processes die with this one, even when it is killed with SIGKILL.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 
 from ocec_jobs.cli.main import SubParsers
 
-APP_FACTORY = "api.main:create_app"  # by name: ocec_jobs never imports api (import-linter contract)
+APP_FACTORY = "api.main:create_served_app"  # by name: ocec_jobs never imports api (import-linter contract)
 GRACEFUL_SHUTDOWN_S = 5  # open SSE streams must not hold a shutdown forever
 
 

@@ -2,9 +2,13 @@
 
 SQLite (WAL) under ``OCEC_HOME`` for the database, kombu's SQLAlchemy transport over another
 SQLite file for the Celery broker (``sqla+sqlite:///…``; no broker server), migrations run to head,
-the data/model/runs roots created, then the API (uvicorn) and one worker as child processes.
-``DATABASE_URL`` / ``REDIS_URL`` in the environment still win, so ``up`` also fronts a real setup.
-Ctrl-C or SIGTERM stops the children: SIGTERM, a grace period, then SIGKILL.
+the data/model/runs roots created, then the API (uvicorn), one worker and the reaper as child
+processes (``ocec_jobs.supervisor``): a dead worker or reaper is restarted with a backoff, and after
+repeated crashes left down with the reason in the log and in ``/readyz``; the reaper runs on its own,
+so it re-queues the job of a dead worker while that worker is down. The children die with ``up``,
+even when it is killed with SIGKILL. ``DATABASE_URL`` / ``REDIS_URL`` in the environment still win,
+so ``up`` also fronts a real setup. Ctrl-C or SIGTERM stops the children: SIGTERM, a grace period,
+then SIGKILL.
 """
 
 from __future__ import annotations
@@ -12,11 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
+import socket
 import sys
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 from ocec_jobs.cli.keys import SHOWN_ONCE, active_keys, ensure_first_admin
 from ocec_jobs.cli.main import SubParsers, subcommands
 from ocec_jobs.cli.serve import add_server_flags
+from ocec_jobs.supervisor import Child, Supervisor, say, spawn, stop
 
 if TYPE_CHECKING:
     from jobstore.settings import Settings
@@ -31,16 +33,9 @@ if TYPE_CHECKING:
 DEFAULT_HOME = ".ocec-jobs"
 HOME_ENV = "OCEC_HOME"
 WORKER_COMMAND = "worker"
-POLL_S = 0.5
+REAPER_MODULE = "worker.reaper"  # by name: ocec_jobs never imports worker (import-linter contract)
 # `ocec-jobs worker` flags per --device: auto = one worker per GPU if nvidia-smi lists any, else CPU.
 DEVICE_FLAGS: dict[str, list[str]] = {"auto": [], "cpu": ["--device", "cpu"], "cuda": ["--gpus", "all"]}
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    essential: bool  # the service is down without it: up exits when it does
 
 
 def register(subparsers: SubParsers) -> None:
@@ -63,6 +58,12 @@ def register(subparsers: SubParsers) -> None:
     parser.add_argument(
         "--grace", type=float, default=30.0, help="seconds children get to stop before SIGKILL"
     )
+    parser.add_argument(
+        "--max-restarts",
+        type=int,
+        default=5,
+        help="crashes in a row after which a dead worker or reaper is left down (default 5)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -78,15 +79,18 @@ def run(args: argparse.Namespace) -> int:
         root.mkdir(parents=True, exist_ok=True)
     upgrade_to_head(settings.database_url)
     auth_note = _first_key_note(settings)
+    _supervisor_note(settings, "")  # a note left by an earlier `up` no longer holds
 
     stopping = _install_signal_handlers()
-    children = [
-        _spawn("api", ["api", "--host", args.host, "--port", str(args.port), "--log-level", args.log_level])
-    ]
+    api = [*_ocec_jobs("api", "--host", args.host, "--port", str(args.port), "--log-level", args.log_level)]
+    children = [spawn("api", api, essential=True)]
     worker_note = _start_worker(args, children)
     _print_summary(args, settings, children, worker_note, auth_note)
-    code = _supervise(children, stopping)
-    _stop(children, args.grace)
+    supervisor = Supervisor(
+        children, args.max_restarts, lambda child: _supervisor_note(settings, child.gave_up)
+    )
+    code = supervisor.run(stopping)
+    stop(children, args.grace)
     return code
 
 
@@ -95,16 +99,16 @@ def _start_worker(args: argparse.Namespace, children: list[Child]) -> str:
         return "not started (--no-worker): jobs stay queued until a worker runs"
     if WORKER_COMMAND not in subcommands():
         return "not available in this installation (no `ocec-jobs worker`): jobs stay queued"
-    child = _spawn(WORKER_COMMAND, [WORKER_COMMAND, *DEVICE_FLAGS[args.device]], essential=False)
+    # The reaper runs beside the worker, not inside it: it must re-queue a dead worker's job.
+    children.append(spawn("reaper", [sys.executable, "-m", REAPER_MODULE], essential=False))
+    worker = _ocec_jobs(WORKER_COMMAND, *DEVICE_FLAGS[args.device], "--no-reaper", "--grace", str(args.grace))
+    child = spawn("worker", worker, essential=False)
     children.append(child)
-    return f"pid {child.process.pid} (device {args.device})"
+    return f"pid {child.process.pid} (device {args.device}), reaper pid {children[-2].process.pid}"
 
 
-def _spawn(name: str, argv: Sequence[str], essential: bool = True) -> Child:
-    command = [sys.executable, "-m", "ocec_jobs.cli.main", *argv]
-    # A session of their own: a terminal's Ctrl-C reaches only us, and we stop them in order.
-    process = subprocess.Popen(command, start_new_session=True)
-    return Child(name=name, process=process, essential=essential)
+def _ocec_jobs(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "ocec_jobs.cli.main", *argv]
 
 
 def _install_signal_handlers() -> list[int]:
@@ -118,36 +122,20 @@ def _install_signal_handlers() -> list[int]:
     return received
 
 
-def _supervise(children: list[Child], stopping: list[int]) -> int:
-    """Wait for a signal or for an essential child to exit; report children that die early."""
-    reported: set[str] = set()
-    while not stopping:
-        for child in children:
-            code = child.process.poll()
-            if code is None or child.name in reported:
-                continue
-            reported.add(child.name)
-            print(f"ocec-jobs up: {child.name} exited with code {code}", file=sys.stderr, flush=True)
-            if child.essential:
-                return code or 1
-        time.sleep(POLL_S)
-    print(f"ocec-jobs up: {signal.Signals(stopping[0]).name}, stopping", flush=True)
-    return 0
+def _supervisor_note(settings: Settings, reason: str | None) -> None:
+    """Record (or with "" withdraw) why this host's `up` left its worker down, for ``/readyz``."""
+    from jobstore.db import make_engine, write_transaction
+    from jobstore.repo.workers import record_supervisor_note
 
-
-def _stop(children: list[Child], grace: float) -> None:
-    """SIGTERM every child, wait up to ``grace`` seconds in all, then SIGKILL what is left."""
-    alive = [c for c in children if c.process.poll() is None]
-    for child in alive:
-        child.process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for child in alive:
-        try:
-            child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print(f"ocec-jobs up: {child.name} did not stop in {grace:g}s, killing it", file=sys.stderr)
-            child.process.kill()
-            child.process.wait()
+    engine = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        with write_transaction(engine) as session:
+            name = f"up@{socket.gethostname()}"
+            record_supervisor_note(session, name=name, pid=os.getpid(), reason=reason or "")
+    except Exception as exc:  # the database is away: the log still says it; keep serving
+        say(f"could not record the note for /readyz ({type(exc).__name__}: {exc})")
+    finally:
+        engine.dispose()
 
 
 def _first_key_note(settings: Settings) -> list[str]:

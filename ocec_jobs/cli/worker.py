@@ -8,8 +8,11 @@ that sees no GPU. Every worker is prefork with one child, consumes the configure
 the first runs the reaper loop (any number would be safe; one is enough per host).
 
 SIGTERM / SIGINT are forwarded to every worker, which checkpoints its running job at the next batch
-boundary and re-queues it; this command exits when all of them have. If one worker dies on its own,
-the others are stopped too, so a supervisor restarts a complete set.
+boundary and re-queues it; this command exits when all of them have, and kills what is still running
+``--grace`` seconds later. If one worker dies on its own, the others are stopped too, so a supervisor
+restarts a complete set. The workers die with this command: each gets SIGTERM as its parent-death
+signal, so even a SIGKILL of this command stops them (and their pool children and companions, which
+die with them in turn).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType
 
+from jobstore.parent_death import preexec_dies_with_parent
 from ocec_jobs.cli.main import SubParsers
 
 CELERY_APP = "worker.app"  # by name: ocec_jobs never imports worker (import-linter contract)
@@ -59,6 +63,9 @@ def register(subparsers: SubParsers) -> None:
     parser.add_argument("--queue", help="queue to consume (default: OCEC_QUEUE, else 'gpu')")
     parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--no-reaper", action="store_true", help="do not run the reaper loop here")
+    parser.add_argument(
+        "--grace", type=float, default=60.0, help="seconds workers get to stop after SIGTERM before SIGKILL"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -71,12 +78,14 @@ def run(args: argparse.Namespace) -> int:
     queue = args.queue or _default_queue()
     procs = [
         subprocess.Popen(
-            celery_argv(slot, queue, args.loglevel), env=slot_env(slot, reaper=i == 0 and not args.no_reaper)
+            celery_argv(slot, queue, args.loglevel),
+            env=slot_env(slot, reaper=i == 0 and not args.no_reaper),
+            preexec_fn=preexec_dies_with_parent(signal.SIGTERM),
         )
         for i, slot in enumerate(slots)
     ]
     print(f"ocec-jobs worker: {len(procs)} worker(s) on queue {queue!r}: {', '.join(s.node for s in slots)}")
-    return supervise(procs)
+    return supervise(procs, grace=args.grace)
 
 
 def plan_slots(gpus: str | None, device: str | None) -> list[Slot]:
@@ -133,23 +142,29 @@ def slot_env(slot: Slot, *, reaper: bool) -> dict[str, str]:
     return env
 
 
-def supervise(procs: Sequence[subprocess.Popen[bytes]]) -> int:
-    """Forward SIGTERM/SIGINT to every worker; wait for all; stop all when one exits on its own."""
-    stopping = False
+def supervise(procs: Sequence[subprocess.Popen[bytes]], grace: float = 60.0) -> int:
+    """Forward SIGTERM/SIGINT to every worker; wait for all; stop all when one exits on its own;
+    SIGKILL what still runs ``grace`` seconds after they were asked to stop."""
+    deadline: float | None = None
+
+    def stop_all(sig: int) -> None:
+        nonlocal deadline
+        deadline = deadline or time.monotonic() + grace
+        _signal_all(procs, sig)
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-        _signal_all(procs, signal.SIGTERM if signum == signal.SIGINT else signum)
+        stop_all(signal.SIGTERM if signum == signal.SIGINT else signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         while any(p.poll() is None for p in procs):
-            if not stopping and any(p.poll() is not None for p in procs):
+            if deadline is None and any(p.poll() is not None for p in procs):
                 dead = next(p for p in procs if p.poll() is not None)
                 print(f"ocec-jobs worker: pid {dead.pid} exited ({dead.returncode}); stopping the others")
-                stopping = True
-                _signal_all(procs, signal.SIGTERM)
+                stop_all(signal.SIGTERM)
+            if deadline is not None and time.monotonic() > deadline:
+                print(f"ocec-jobs worker: still running {grace:g} s after SIGTERM; killing", flush=True)
+                _signal_all(procs, signal.SIGKILL)
             time.sleep(POLL_SECONDS)
     finally:
         for sig, handler in previous.items():

@@ -9,10 +9,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+from tests.process_leaks import alive, descendants
+
+if TYPE_CHECKING:
+    from tests.ocec_jobs.up_server import Server
 
 # The embedded default must not pick up a developer's (or CI's) distributed settings.
 DISTRIBUTED_ENV = (
@@ -30,32 +37,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (children, grandchildren...), from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie has exited; only its parent's wait is missing
 
 
 @pytest.fixture
@@ -92,25 +73,48 @@ def wait_ready(base: str, proc: subprocess.Popen[str]) -> dict[str, object]:
     raise AssertionError("ocec-jobs up did not become ready")
 
 
-def stop_group(proc: subprocess.Popen[str]) -> None:
+def stop_group(proc: subprocess.Popen[str], grace: float = 90.0) -> None:
+    """Stop ``ocec-jobs up`` as a user does (SIGTERM: it stops its children in order), SIGKILL after
+    ``grace`` seconds; then wait until every process below it has gone."""
+    tree = descendants(proc.pid)
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    wait_all_gone(tree)
+
+
+def wait_all_gone(pids: set[int], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while left := [pid for pid in pids if alive(pid)]:
+        assert time.monotonic() < deadline, f"still alive {timeout:.0f}s later: {left}"
+        time.sleep(0.2)
 
 
 @pytest.mark.slow
 def test_up_serves_the_api_and_a_worker_then_stops_them_on_sigterm(
     up_command: tuple[list[str], dict[str, str], Path], tmp_path: Path
 ) -> None:
+    from tests.ocec_jobs.up_jobs import wait_workers_ok
+
     argv, env, home = up_command
     port = free_port()
     proc = start([*argv, "--port", str(port), "--device", "cpu", "--grace", "30"], env, tmp_path)
     try:
-        ready = wait_ready(f"http://127.0.0.1:{port}", proc)
+        base = f"http://127.0.0.1:{port}"
+        ready = wait_ready(base, proc)
+        with httpx.Client(base_url=base) as http:
+            workers = wait_workers_ok(http)
         tree = descendants(proc.pid)
 
-        assert ready["checks"] == {"database": "ok", "broker": "ok"}
-        assert len(tree) >= 2, "the API and the worker run as child processes"
+        assert (ready["checks"]["database"], ready["checks"]["broker"]) == ("ok", "ok")
+        assert workers == {"status": "ok", "checks": {"database": "ok", "broker": "ok", "workers": "ok"}}
+        assert len(tree) >= 6, (
+            "the API, the reaper, the worker's wrapper, Celery, its pool child and companion"
+        )
         assert (home / "ocec.db").is_file()
         assert (home / "broker.db").is_file()
         assert all((home / name).is_dir() for name in ("data", "models", "runs"))
@@ -145,3 +149,54 @@ def test_up_exits_with_an_error_when_the_api_cannot_start(
     assert proc.returncode != 0
     assert "api exited" in output
     assert "not started (--no-worker)" in output
+
+
+def port_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now (as uvicorn binds: with SO_REUSEADDR)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.mark.slow
+def test_kill_9_of_up_mid_job_leaves_no_process_and_a_second_up_resumes_the_job(tmp_path: Path) -> None:
+    from tests.ocec_jobs.up_jobs import FAKE, client, epochs_recorded, fake_dataset, submit, wait_job
+    from tests.ocec_jobs.up_server import start_up
+
+    fake_dataset(tmp_path, epoch_seconds=0.5, batches=5)
+    first = start_up(tmp_path, FAKE)
+    try:
+        with client(first) as http:
+            job_id = submit(http, "survivor", epochs=8)
+            wait_job(http, job_id, lambda j: j["state"] == "running" and j["epoch"] >= 2, 120, "epoch 2")
+        tree = descendants(first.process.pid)  # API, reaper, worker wrapper, Celery, pool child, companion
+        first.process.kill()
+        first.process.wait()
+        wait_all_gone(tree)
+    finally:
+        stop_group(first.process)
+
+    assert len(tree) >= 6, "the API, the reaper and the worker's four processes were running"
+    deadline = time.monotonic() + 30
+    while not port_free(first.port):
+        assert time.monotonic() < deadline, f"port {first.port} still taken 30 s after the kill"
+        time.sleep(0.2)
+    with start_up_again(tmp_path, first) as second, client(second) as http:
+        job = wait_job(http, job_id, lambda j: j["state"] in ("succeeded", "failed"), 180, "the job's end")
+        assert job["state"] == "succeeded", job
+        assert epochs_recorded(http, job_id) == list(range(1, 9)), "every epoch once: nothing lost or twice"
+        assert job["attempt"] >= 2, "the attempt that `up` took with it ended; a new one resumed"
+
+
+@contextmanager
+def start_up_again(folder: Path, earlier: Server) -> Iterator[Server]:
+    """``ocec-jobs up`` once more on ``earlier``'s home and port (its key was printed the first time)."""
+    from tests.ocec_jobs.up_jobs import FAKE
+    from tests.ocec_jobs.up_server import running_up
+
+    with running_up(folder, FAKE, port=earlier.port, key=earlier.key) as server:
+        yield server

@@ -11,10 +11,11 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.ocec_jobs.test_up import DISTRIBUTED_ENV, free_port, stop_group, wait_ready
 
@@ -30,6 +31,11 @@ class Server:
     key: str  # the admin key `up` printed on its first start
     home: Path
     log: Path
+    process: subprocess.Popen[str]
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
 
 def user_env() -> dict[str, str]:
@@ -38,29 +44,44 @@ def user_env() -> dict[str, str]:
     return env
 
 
-@contextmanager
-def running_up(folder: Path, extra_env: Mapping[str, str] = FAST_COMMANDS) -> Iterator[Server]:
-    """``ocec-jobs up --home <folder>/home --port <free> --device cpu``, stopped (whole group) after."""
-    port = free_port()
+def start_up(
+    folder: Path,
+    extra_env: Mapping[str, str] = FAST_COMMANDS,
+    *,
+    port: int | None = None,
+    key: str | None = None,
+    args: Sequence[str] = ("--device", "cpu"),
+) -> Server:
+    """``ocec-jobs up --home <folder>/home --port <port or a free one> <args>``, once it is ready.
+
+    ``key``: the admin key of an earlier start on this home (only the first start prints one).
+    """
+    port = port or free_port()
     log = folder / "up.log"
-    with log.open("w") as out:
+    argv = ["ocec-jobs", "up", "--home", str(folder / "home"), "--port", str(port), *args]
+    with log.open("a") as out:
         process = subprocess.Popen(
-            ["ocec-jobs", "up", "--home", str(folder / "home"), "--port", str(port), "--device", "cpu"],
-            env=user_env() | dict(extra_env),
-            cwd=folder,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+            argv, env=user_env() | dict(extra_env), cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        try:
-            wait_ready(url, process)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{log.read_text()}") from exc
+        wait_ready(url, process)
         found = ADMIN_KEY.search(log.read_text())
-        assert found, f"ocec-jobs up printed no admin key on its first start:\n{log.read_text()}"
-        yield Server(url, found.group(1), folder / "home", log)
-    finally:
+        assert key or found, f"ocec-jobs up printed no admin key on its first start:\n{log.read_text()}"
+    except BaseException as exc:
         stop_group(process)
+        raise AssertionError(f"{exc}\n{log.read_text()}") from exc
+    return Server(url, key or (found.group(1) if found else ""), folder / "home", log, process)
+
+
+@contextmanager
+def running_up(
+    folder: Path, extra_env: Mapping[str, str] = FAST_COMMANDS, **options: Any
+) -> Iterator[Server]:
+    """``start_up``, stopped after (SIGTERM, and every process below it waited for)."""
+    server = start_up(folder, extra_env, **options)
+    try:
+        yield server
+    finally:
+        stop_group(server.process)

@@ -9,9 +9,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 from worker_harness import REPO, Harness, wait_for
 
-from ocec_jobs.cli.worker import WorkerCommandError, celery_argv, count_gpus, parse_gpus, plan_slots, slot_env
+from jobstore.db import read_session
+from jobstore.models import WorkerPresence
+from ocec_jobs.cli.worker import (
+    WorkerCommandError,
+    celery_argv,
+    count_gpus,
+    parse_gpus,
+    plan_slots,
+    slot_env,
+    supervise,
+)
+from tests.ocec_jobs.test_up import wait_all_gone
+from tests.process_leaks import descendants
 
 
 def _fake_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gpus: int) -> None:
@@ -93,3 +106,45 @@ def test_two_pinned_workers_run_jobs_side_by_side_and_stop_on_sigterm(harness: H
     output = (harness.settings.home / "cli.log").read_text()
     assert "2 worker(s)" in output
     assert output.count("reaper loop started") == 1  # only the first worker hosts the reaper
+
+
+def test_kill_9_of_the_command_stops_its_workers_which_hand_their_job_back(harness: Harness) -> None:
+    harness.dataset("setB", epoch_seconds=0.5, batches=5)
+    log = (harness.settings.home / "cli.log").open("wb")
+    argv = [sys.executable, "-m", "ocec_jobs.cli.main", "worker", "--device", "cpu", "--no-reaper"]
+    cli = subprocess.Popen(argv, env=harness.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        job_id = harness.create(name="orphaned", epochs=100)
+        harness.wait_epoch(job_id, 1, timeout=90)
+        wait_for(lambda: _presence(harness), 60, "the companion's first beat")
+        tree = descendants(cli.pid)  # Celery's main process, its pool child, the companion
+        cli.kill()
+        cli.wait()
+        wait_all_gone(tree)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        log.close()
+
+    assert len(tree) == 3, tree
+    job = harness.job(job_id)
+    assert (job.state, job.attempt) == ("queued", 2), "the job was checkpointed and handed back"
+    [presence] = _presence(harness)
+    assert presence.stopped_at is not None and presence.reason == "stopped"
+
+
+def _presence(harness: Harness) -> list[WorkerPresence]:
+    with read_session(harness.db) as session:
+        return list(session.exec(select(WorkerPresence)).all())
+
+
+def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace() -> None:
+    deaf = "import signal as s, time; s.signal(s.SIGTERM, s.SIG_IGN); print(flush=True); time.sleep(300)"
+    stubborn = subprocess.Popen([sys.executable, "-c", deaf], stdout=subprocess.PIPE)
+    assert stubborn.stdout is not None and stubborn.stdout.readline() == b"\n"  # its handler is in place
+    quitter = subprocess.Popen([sys.executable, "-c", "pass"])  # one worker exits: the others are stopped
+
+    code = supervise([quitter, stubborn], grace=1.0)
+
+    assert stubborn.returncode == -signal.SIGKILL and code == signal.SIGKILL
+    stubborn.stdout.close()

@@ -37,7 +37,7 @@ def test_child_handler_first_sigterm_preempts_second_kills() -> None:
         """
         import os, signal, sys, time
         from worker import signals
-        signals.install_child_handlers()
+        signals.install_child_handlers(os.getppid())
         with signals.preempt_on_sigterm():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.1)

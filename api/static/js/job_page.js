@@ -107,17 +107,27 @@ function heartbeatText(job) {
   return `heartbeat ${duration(ageNow)} ago`;
 }
 
+// A running job whose heartbeat went stale: a warning, not "running" (GET /jobs/{id} says which).
+function staleText(job) {
+  if (job.state !== "running" || !(job.heartbeat_stale || job.worker_alive === false)) return "";
+  const age = job.heartbeat_age_seconds === null ? "" : ` for ${duration(job.heartbeat_age_seconds)}`;
+  return `No heartbeat${age}: its worker may be lost. The job is re-queued when its lease runs out and resumes from its last checkpoint.`;
+}
+
 function renderStatus() {
   const job = model.job;
   document.title = `${job.name} · ocec-jobs`;
   $("#job-name").textContent = job.name;
   $("#job-id").textContent = job.id;
   const badge = $("#job-state");
-  badge.className = `badge state-${job.state}`;
-  badge.textContent = stateLabel(job.state);
+  const stale = staleText(job);
+  badge.className = `badge state-${job.state}${stale ? " stale" : ""}`;
+  badge.textContent = stale ? "running? no heartbeat" : stateLabel(job.state);
+  $("#stale-banner").hidden = !stale;
+  $("#stale-banner").textContent = stale;
   $("#job-stage").className = `pill stage-${job.stage}`;
   $("#job-stage").textContent = `stage ${job.stage}`;
-  $("#st-state").textContent = stateLabel(job.state);
+  $("#st-state").textContent = badge.textContent;
   $("#st-state-reason").textContent = job.queue_position ? `${job.state_reason} · queue position ${job.queue_position}` : job.state_reason;
   $("#st-stage").textContent = job.stage_since_epoch > 1 ? `stage ${job.stage} since epoch ${job.stage_since_epoch}` : `stage ${job.stage} from the start`;
   $("#st-stage-reason").textContent = job.stage_reason;

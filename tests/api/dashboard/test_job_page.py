@@ -5,11 +5,14 @@ and the stream's `end` settle the page."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, Request, expect
 
+from jobstore.db import write_transaction
+from jobstore.models import Job
 from tests.api.dashboard.conftest import Watch
 from tests.api.dashboard.proxy import CuttableProxy
 from tests.api.dashboard.stack import Stack
@@ -145,3 +148,25 @@ def test_a_job_no_epoch_of_which_beats_model_a_says_so(page: Page, stack: Stack)
     baseline = page.locator("#st-baseline")
     expect(baseline).to_have_text("no epoch beats model A (F1 0.700 before epoch 1)")
     expect(baseline).to_have_class(re.compile(r"\bwarn\b"))
+
+
+def test_a_running_job_whose_heartbeat_stopped_shows_a_warning_not_running(page: Page, stack: Stack) -> None:
+    job_id = stack.harness.create(name="silent", epochs=5, dispatch=False)
+    now = datetime.now(UTC)
+    with write_transaction(stack.harness.db) as session:  # its worker died without a word
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.state, job.lease_owner = "running", "gone@host"
+        job.heartbeat_at, job.lease_expires_at = now - timedelta(seconds=60), now + timedelta(hours=1)
+    try:
+        page.goto(f"/ui/jobs/{job_id}")
+
+        expect(page.locator("#job-state")).to_have_text("running? no heartbeat")
+        expect(page.locator("#st-state")).to_have_text("running? no heartbeat")
+        expect(page.locator("#stale-banner")).to_be_visible()
+        expect(page.locator("#stale-banner")).to_contain_text("No heartbeat for 1 min")
+    finally:
+        with write_transaction(stack.harness.db) as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            job.state = "cancelled"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from api.main import create_app
 from api.settings import ApiSettings
+from jobstore.db import write_transaction
+from jobstore.repo.workers import beat_worker, mark_stopped
 
 
 def test_healthz_answers_while_the_process_runs(client: TestClient) -> None:
@@ -16,11 +20,34 @@ def test_healthz_answers_while_the_process_runs(client: TestClient) -> None:
     assert (response.status_code, response.json()["status"]) == (200, "ok")
 
 
-def test_readyz_checks_database_and_broker(client: TestClient) -> None:
+def test_readyz_checks_database_and_broker_and_says_no_worker_lives(client: TestClient) -> None:
     response = client.get("/readyz")
 
-    assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
+    assert response.status_code == 200, "jobs are still accepted: they wait for a worker"
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"] == {"database": "ok", "broker": "ok", "workers": "no live worker: queued jobs wait"}
+
+
+def test_readyz_names_live_and_lost_workers(client: TestClient, engine: Engine) -> None:
+    now = datetime.now(UTC)
+    with write_transaction(engine) as session:
+        beat_worker(session, name="gpu0@a", pid=11, now=now - timedelta(minutes=5))  # stopped beating
+        beat_worker(session, name="gpu1@a", pid=12, now=now)
+        mark_stopped(session, name="gpu1@a", reason="stopped", now=now)
+    lost = client.get("/readyz").json()
+    with write_transaction(engine) as session:
+        beat_worker(session, name="gpu2@a", pid=13)
+
+    assert lost["status"] == "degraded"
+    assert lost["checks"]["workers"].startswith(
+        "no live worker: queued jobs wait; worker gpu1@a (pid 12) stopped 0 s ago: stopped; "
+        "worker gpu0@a (pid 11) last seen 30"
+    )
+    assert client.get("/readyz").json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "broker": "ok", "workers": "ok"},
+    }
 
 
 def test_readyz_is_503_when_the_broker_is_unreachable(api_settings: ApiSettings) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,10 +13,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.settings import ApiSettings
+from jobstore.db import write_transaction
+from jobstore.models import Job
+from jobstore.repo.workers import beat_worker
 from jobstore.tasknames import TASK_RUN_JOB
 from tests.api.broker import QueueReader
 from tests.api.conftest import DATASET, PRETRAIN, KeyMaker
-from tests.api.worker_sim import SimWorker
+from tests.api.worker_sim import WORKER, SimWorker
 
 
 def test_create_job_answers_201_with_location_and_dispatches_it(
@@ -242,3 +246,31 @@ def test_status_of_a_running_job(client: TestClient, engine: Engine, job_body: d
     assert status["heartbeat_age_seconds"] is not None
     assert status["queue_position"] is None
     assert client.get(f"/jobs/{waiting_id}").json()["queue_position"] == 1
+
+
+def test_status_says_whether_the_jobs_worker_lives_and_when_its_heartbeat_is_stale(
+    client: TestClient, engine: Engine, job_body: dict[str, Any]
+) -> None:
+    job_id = client.post("/jobs", json=job_body).json()["id"]
+    queued_alone = client.get(f"/jobs/{job_id}").json()
+    with write_transaction(engine) as tx:  # the worker's companion beats for it, from its start
+        beat_worker(tx, name=WORKER, pid=7, started_at=datetime.now(UTC) - timedelta(seconds=5))
+    queued = client.get(f"/jobs/{job_id}").json()
+    SimWorker(engine, job_id).claim()
+    fresh = client.get(f"/jobs/{job_id}").json()
+    with write_transaction(engine) as tx:  # its beats stop: kill -9 of the whole worker
+        job = tx.get(Job, job_id)
+        assert job is not None
+        job.heartbeat_at = datetime.now(UTC) - timedelta(seconds=40)
+        beat_worker(tx, name=WORKER, pid=7, now=datetime.now(UTC) - timedelta(seconds=40))
+    stale = client.get(f"/jobs/{job_id}").json()
+    with write_transaction(engine) as tx:  # the node restarted: a new life does not run this attempt
+        beat_worker(tx, name=WORKER, pid=8)
+    restarted = client.get(f"/jobs/{job_id}").json()
+
+    assert (queued_alone["worker_alive"], queued["worker_alive"]) == (False, True)
+    assert queued["heartbeat_stale"] is None
+    assert (fresh["state"], fresh["worker_alive"], fresh["heartbeat_stale"]) == ("running", True, False)
+    assert (stale["worker_alive"], stale["heartbeat_stale"]) == (False, True)
+    assert stale["heartbeat_age_seconds"] >= 40
+    assert (restarted["worker_alive"], restarted["heartbeat_stale"]) == (False, True)

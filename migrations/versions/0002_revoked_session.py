@@ -1,6 +1,6 @@
 """revoked dashboard sessions (server-side sign-out)
 
-Revision ID: 0002_probe_b
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-03 08:35:00
 
@@ -14,7 +14,7 @@ from alembic import op
 import jobstore.types
 
 # revision identifiers, used by Alembic.
-revision: str = '0002_probe_b'
+revision: str = '0002'
 down_revision: str | None = '0001'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
