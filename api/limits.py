@@ -1,21 +1,39 @@
-"""JSON bodies with NaN, Infinity or numbers too large for a float are refused before any route
-sees them: Python's ``json`` accepts the literals ``NaN``/``Infinity`` and turns ``1e999`` into
-``inf``, and a model field that forgot ``allow_inf_nan=False`` would let them through."""
+"""What a request body may be, route by route, and the NaN guard on JSON bodies.
+
+Body caps (``body_limit``): a route that takes a JSON body gets a cap of its own (``JSON_LIMITS``,
+at most ``OCEC_MAX_BODY_BYTES``), the upload routes take files up to ``OCEC_MAX_UPLOAD_BYTES``
+(streamed to disk, never parsed as JSON), and every other request a small one. A job spec is a few
+KB: small caps keep every JSON parse well under a millisecond, so nothing blocks the event loop.
+
+NaN guard: JSON bodies with NaN, Infinity or numbers too large for a float are refused before any
+route sees them: Python's ``json`` accepts the literals ``NaN``/``Infinity`` and turns ``1e999``
+into ``inf``, and a model field that forgot ``allow_inf_nan=False`` would let them through. The
+check parses in a worker thread and names at most ``MAX_LISTED_ERRORS`` fields (plus a count)."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
+import anyio
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import PROBLEM_JSON, FieldError, ProblemType
+from api.errors import MAX_LISTED_ERRORS, PROBLEM_JSON, FieldError, ProblemType, listed_errors
+from api.route_info import RouteInfo, route_info
 from api.security import problem_json
 
+JSON_LIMIT = 64 << 10  # a job spec (POST /jobs, /resume, /fork) with room to spare
+SMALL_JSON_LIMIT = 4 << 10  # an API key, a key's name and role
+NO_BODY_LIMIT = 4 << 10  # routes that declare no body, unknown paths
+JSON_LIMITS: Mapping[tuple[str, str], int] = {
+    ("POST", "/session"): SMALL_JSON_LIMIT,
+    ("POST", "/keys"): SMALL_JSON_LIMIT,
+}
 NON_FINITE = "finite_number"
 MESSAGE = "must be a finite number (NaN and infinities are refused)"
 
@@ -33,26 +51,41 @@ def _float(text: str) -> float | _NonFinite:
     return value if math.isfinite(value) else _NonFinite()
 
 
-def non_finite_fields(body: bytes) -> list[str] | None:
-    """Dotted paths of the non-finite numbers in a JSON body; ``None`` if it does not parse."""
+def body_limit(scope: Scope, max_json: int, uploads: Mapping[str, int]) -> int:
+    """The most body bytes this request may send (``api.security.BodyLimitMiddleware`` enforces it)."""
+    info = route_info(scope)
+    if info is None:
+        return min(NO_BODY_LIMIT, max_json)
+    if info.path in uploads:
+        return uploads[info.path]
+    if info.takes_json:
+        return min(JSON_LIMITS.get((scope["method"], info.path), JSON_LIMIT), max_json)
+    return min(NO_BODY_LIMIT, max_json)
+
+
+def non_finite_fields(body: bytes) -> tuple[list[str], int] | None:
+    """Dotted paths of the first non-finite numbers in a JSON body and how many there are in all;
+    ``None`` if it does not parse."""
     try:
         data = json.loads(body, parse_constant=_constant, parse_float=_float)
     except (ValueError, RecursionError):  # invalid JSON: the route's own parser answers it
         return None
     found: list[str] = []
-    _walk(data, (), found)
-    return found
+    total = _walk(data, (), found)
+    return found, total
 
 
-def _walk(value: Any, path: tuple[str, ...], found: list[str]) -> None:
+def _walk(value: Any, path: tuple[str, ...], found: list[str]) -> int:
+    """Count the non-finite numbers under ``value``; name the first ``MAX_LISTED_ERRORS`` in ``found``."""
     if isinstance(value, _NonFinite):
-        found.append(".".join(path) or "body")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _walk(item, (*path, str(key)), found)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _walk(item, (*path, str(index)), found)
+        if len(found) < MAX_LISTED_ERRORS:
+            found.append(".".join(path) or "body")
+        return 1
+    if isinstance(value, dict):
+        return sum(_walk(item, (*path, str(key)), found) for key, item in value.items())
+    if isinstance(value, list):
+        return sum(_walk(item, (*path, str(index)), found) for index, item in enumerate(value))
+    return 0
 
 
 def _is_json(scope: Scope) -> bool:
@@ -61,14 +94,14 @@ def _is_json(scope: Scope) -> bool:
 
 
 class StrictJsonMiddleware:
-    """Buffer JSON request bodies (already bounded by the body limit) and refuse non-finite numbers
-    with a 422 problem naming each field; everything else passes through unchanged."""
+    """Buffer the JSON body of a route that takes one (already bounded by the body limit) and refuse
+    non-finite numbers with a 422 problem naming the fields; everything else passes through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _is_json(scope):
+        if scope["type"] != "http" or not _takes_json(route_info(scope)) or not _is_json(scope):
             await self.app(scope, receive, send)
             return
         try:
@@ -76,11 +109,15 @@ class StrictJsonMiddleware:
         except HTTPException as exc:  # the body limit (outside us) cut the body off: 413
             await problem_json(exc.status_code, str(exc.detail), scope["path"])(scope, receive, send)
             return
-        fields = non_finite_fields(body) if body else None
-        if fields:
-            await _refuse(fields, scope["path"])(scope, receive, send)
+        found = await anyio.to_thread.run_sync(non_finite_fields, body) if body else None
+        if found and found[1]:
+            await _refuse(*found, scope["path"])(scope, receive, send)
             return
         await self.app(scope, _replay(messages, receive), send)
+
+
+def _takes_json(info: RouteInfo | None) -> bool:
+    return info is not None and info.takes_json
 
 
 async def _read_all(receive: Receive) -> tuple[list[Message], bytes]:
@@ -101,14 +138,17 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replay
 
 
-def _refuse(fields: list[str], instance: str) -> JSONResponse:
+def _refuse(fields: list[str], total: int, instance: str) -> JSONResponse:
     errors = [FieldError(field=f, location="body", message=MESSAGE, type=NON_FINITE) for f in fields]
+    listed = listed_errors(errors, total)
     body = {
         "type": ProblemType.VALIDATION,
         "title": "Invalid request",
         "status": 422,
-        "detail": "; ".join(f"{f}: {MESSAGE}" for f in fields),
+        "detail": listed["detail"],
         "instance": instance,
-        "errors": [e.model_dump() for e in errors],
+        "errors": [e.model_dump() for e in listed["errors"]],
     }
+    if listed["errors_omitted"]:
+        body["errors_omitted"] = listed["errors_omitted"]
     return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
