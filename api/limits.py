@@ -56,7 +56,7 @@ def body_limit(scope: Scope, max_json: int, uploads: Mapping[str, int]) -> int:
     info = route_info(scope)
     if info is None:
         return min(NO_BODY_LIMIT, max_json)
-    if info.path in uploads:
+    if scope["method"] == "POST" and info.path in uploads:  # GET /models reads no file
         return uploads[info.path]
     if info.takes_json:
         return min(JSON_LIMITS.get((scope["method"], info.path), JSON_LIMIT), max_json)

@@ -238,6 +238,7 @@ def test_json_dumps_writes_the_literals_python_accepts() -> None:
         ("POST", "/keys", SMALL_JSON_LIMIT),
         ("POST", "/session", SMALL_JSON_LIMIT),
         ("GET", "/jobs", NO_BODY_LIMIT),
+        ("GET", "/models", NO_BODY_LIMIT),
     ],
 )
 def test_each_route_caps_its_body(
