@@ -146,13 +146,13 @@ def seed(settings: ApiSettings) -> Seeded:
         with write_transaction(engine) as session:
             secrets = {r.value: keys.create_key(session, name=f"fuzz-{r}", role=r).secret for r in ROLES}
             revocable = keys.create_key(session, name="revocable", role=keys.Role.VIEWER).record.id
-            uploads = {
+            upload_ids = {
                 f"/{kind.value}s/{{upload_id}}": seed_upload(session, settings, kind)
                 for kind in (UploadKind.MODEL, UploadKind.DATASET)
             }
     finally:
         engine.dispose()
-    return Seeded(seed_job(settings), uploads, revocable, secrets)
+    return Seeded(seed_job(settings), upload_ids, revocable, secrets)
 
 
 def seed_upload(session: Any, settings: ApiSettings, kind: UploadKind) -> str:
