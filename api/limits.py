@@ -8,13 +8,15 @@ KB: small caps keep every JSON parse well under a millisecond, so nothing blocks
 NaN guard: JSON bodies with NaN, Infinity or numbers too large for a float are refused before any
 route sees them: Python's ``json`` accepts the literals ``NaN``/``Infinity`` and turns ``1e999``
 into ``inf``, and a model field that forgot ``allow_inf_nan=False`` would let them through. The
-check parses in a worker thread and names at most ``MAX_LISTED_ERRORS`` fields (plus a count)."""
+check parses in a worker thread and names at most ``MAX_LISTED_ERRORS`` fields (plus a count); it
+also refuses a body of more than ``MAX_JSON_VALUES`` values, whose validation would be slow."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -34,6 +36,10 @@ JSON_LIMITS: Mapping[tuple[str, str], int] = {
     ("POST", "/session"): SMALL_JSON_LIMIT,
     ("POST", "/keys"): SMALL_JSON_LIMIT,
 }
+# A job spec holds about 40 values. Validating (and describing the mistakes of) thousands would
+# take tens of ms on the event loop, so a body with more is refused here, off the loop.
+MAX_JSON_VALUES = 1000
+TOO_MANY_VALUES = "json_too_many_values"
 NON_FINITE = "finite_number"
 MESSAGE = "must be a finite number (NaN and infinities are refused)"
 
@@ -63,29 +69,39 @@ def body_limit(scope: Scope, max_json: int, uploads: Mapping[str, int]) -> int:
     return min(NO_BODY_LIMIT, max_json)
 
 
-def non_finite_fields(body: bytes) -> tuple[list[str], int] | None:
-    """Dotted paths of the first non-finite numbers in a JSON body and how many there are in all;
-    ``None`` if it does not parse."""
+@dataclass
+class JsonScan:
+    """What the guard found in a JSON body: its non-finite numbers (the first named) and its size in
+    values (every object, array, key's value and item counts one)."""
+
+    named: list[str] = field(default_factory=list)
+    non_finite: int = 0
+    values: int = 0
+
+
+def scan_json(body: bytes) -> JsonScan | None:
+    """Scan a JSON body; ``None`` if it does not parse."""
     try:
         data = json.loads(body, parse_constant=_constant, parse_float=_float)
     except (ValueError, RecursionError):  # invalid JSON: the route's own parser answers it
         return None
-    found: list[str] = []
-    total = _walk(data, (), found)
-    return found, total
+    scan = JsonScan()
+    _walk(data, (), scan)
+    return scan
 
 
-def _walk(value: Any, path: tuple[str, ...], found: list[str]) -> int:
-    """Count the non-finite numbers under ``value``; name the first ``MAX_LISTED_ERRORS`` in ``found``."""
+def _walk(value: Any, path: tuple[str, ...], scan: JsonScan) -> None:
+    scan.values += 1
     if isinstance(value, _NonFinite):
-        if len(found) < MAX_LISTED_ERRORS:
-            found.append(".".join(path) or "body")
-        return 1
-    if isinstance(value, dict):
-        return sum(_walk(item, (*path, str(key)), found) for key, item in value.items())
-    if isinstance(value, list):
-        return sum(_walk(item, (*path, str(index)), found) for index, item in enumerate(value))
-    return 0
+        scan.non_finite += 1
+        if len(scan.named) < MAX_LISTED_ERRORS:
+            scan.named.append(".".join(path) or "body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _walk(item, (*path, str(key)), scan)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _walk(item, (*path, str(index)), scan)
 
 
 def _is_json(scope: Scope) -> bool:
@@ -109,9 +125,10 @@ class StrictJsonMiddleware:
         except HTTPException as exc:  # the body limit (outside us) cut the body off: 413
             await problem_json(exc.status_code, str(exc.detail), scope["path"])(scope, receive, send)
             return
-        found = await anyio.to_thread.run_sync(non_finite_fields, body) if body else None
-        if found and found[1]:
-            await _refuse(*found, scope["path"])(scope, receive, send)
+        scan = await anyio.to_thread.run_sync(scan_json, body) if body else None
+        refusal = _refusal(scan, scope["path"]) if scan else None
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
         await self.app(scope, _replay(messages, receive), send)
 
@@ -138,8 +155,18 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replay
 
 
-def _refuse(fields: list[str], total: int, instance: str) -> JSONResponse:
-    errors = [FieldError(field=f, location="body", message=MESSAGE, type=NON_FINITE) for f in fields]
+def _refusal(scan: JsonScan, instance: str) -> JSONResponse | None:
+    if scan.non_finite:
+        errors = [FieldError(field=f, location="body", message=MESSAGE, type=NON_FINITE) for f in scan.named]
+        return _problem(errors, scan.non_finite, instance)
+    if scan.values > MAX_JSON_VALUES:
+        message = f"holds {scan.values} JSON values; at most {MAX_JSON_VALUES} are accepted"
+        error = FieldError(field="body", location="body", message=message, type=TOO_MANY_VALUES)
+        return _problem([error], 1, instance)
+    return None
+
+
+def _problem(errors: list[FieldError], total: int, instance: str) -> JSONResponse:
     listed = listed_errors(errors, total)
     body = {
         "type": ProblemType.VALIDATION,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.limits import JSON_LIMIT, NO_BODY_LIMIT, SMALL_JSON_LIMIT
+from api.limits import JSON_LIMIT, MAX_JSON_VALUES, NO_BODY_LIMIT, SMALL_JSON_LIMIT
 from api.main import create_app
 from api.schemas import CURSOR_MAX
 from api.settings import ApiSettings
@@ -262,3 +262,13 @@ def test_upload_routes_take_any_bytes_as_a_file_never_as_json(client: TestClient
     assert response.status_code == 422
     assert fields(response) == {("file", "checkpoint_format")}
     assert len(response.content) < 4096
+
+
+def test_a_body_of_too_many_values_is_refused_before_validation(client: TestClient) -> None:
+    """Thousands of unknown fields would each be a validation error built on the event loop."""
+    text = "{" + ",".join(f'"k{i}": 0' for i in range(MAX_JSON_VALUES)) + "}"  # the object makes 1001
+
+    response = post_raw(client, "/jobs", text)
+
+    assert response.status_code == 422
+    assert fields(response) == {("body", "json_too_many_values")}
