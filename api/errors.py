@@ -63,6 +63,7 @@ class Problem(BaseModel):
     detail: str
     instance: str
     errors: list[FieldError] | None = None
+    errors_omitted: int | None = None  # errors found beyond the first MAX_LISTED_ERRORS listed
     job_id: str | None = None
     state: str | None = None
 
@@ -136,10 +137,34 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [field_error(e) for e in exc.errors()]
-    detail = "; ".join(f"{e.field or e.location}: {e.message}" for e in errors)
-    problem = _problem(request, 422, ProblemType.VALIDATION, detail, "Invalid request", errors=errors)
+    found = exc.errors()
+    listed = listed_errors([field_error(e) for e in found[:MAX_LISTED_ERRORS]], len(found))
+    problem = _problem(
+        request, 422, ProblemType.VALIDATION, listed.pop("detail"), "Invalid request", **listed
+    )
     return problem_response(request, problem)
+
+
+MAX_LISTED_ERRORS = 20  # a hostile body can hold thousands of mistakes: the answer stays small
+MAX_FIELD_CHARS = 200  # a field's name comes from the body: a 60 KB key must not come back twice
+
+
+def listed_errors(errors: Sequence[FieldError], total: int) -> dict[str, Any]:
+    """``detail``, ``errors`` (the first ``MAX_LISTED_ERRORS``, fields clipped) and ``errors_omitted``."""
+    shown = [_clipped(e) for e in errors[:MAX_LISTED_ERRORS]]
+    omitted = max(total - len(shown), 0)
+    detail = "; ".join(f"{e.field or e.location}: {e.message}" for e in shown)
+    if omitted:
+        detail += f"; and {omitted} more"
+    return {"detail": detail, "errors": shown, "errors_omitted": omitted or None}
+
+
+def _clipped(error: FieldError) -> FieldError:
+    return error.model_copy(update={"field": _clip(error.field), "message": _clip(error.message)})
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_FIELD_CHARS else text[: MAX_FIELD_CHARS - 1] + "…"
 
 
 async def transition_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -182,9 +207,13 @@ async def store_error_handler(request: Request, exc: Exception) -> JSONResponse:
         extra["state"] = exc.state
     if isinstance(exc, store.NoCheckpointError):
         extra["available"] = exc.available
+    detail = str(exc)
     if field is not None:
-        extra["errors"] = _store_field_errors(exc, field, location)
-    problem = _problem(request, status, kind, str(exc), title, **extra)
+        found = _store_field_errors(exc, field, location)
+        listed = listed_errors(found, len(found))
+        extra |= {"errors": listed["errors"], "errors_omitted": listed["errors_omitted"]}
+        detail = detail[: MAX_FIELD_CHARS * MAX_LISTED_ERRORS]
+    problem = _problem(request, status, kind, detail, title, **extra)
     return problem_response(request, problem)
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
+from functools import partial
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from api import errors, observability, security
 from api.auth import get_actor
+from api.auth.gate import AuthGateMiddleware
 from api.auth.policy import check_routes
 from api.head import HeadAsGetMiddleware
 from api.lifespan import lifespan
-from api.limits import StrictJsonMiddleware
+from api.limits import StrictJsonMiddleware, body_limit
 from api.routes import (
     checkpoints,
     control,
@@ -72,9 +74,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.warning(AUTH_OFF_WARNING)
     errors.install(app)
     errors.document_problems(app)
-    app.add_middleware(HeadAsGetMiddleware)  # innermost: HEAD on a read is its GET without the body
-    app.add_middleware(StrictJsonMiddleware)  # inside the body limit: it reads bounded bodies only
-    security.install(app, resolved.cors_origins, resolved.max_body_bytes, uploads.body_limits(resolved))
+    # Innermost first: HEAD on a read answers as its GET without the body. Nothing reads a body
+    # before the gate has authenticated the request; the NaN guard reads bodies the limit bounds
+    # (per route: api.limits.body_limit).
+    app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(StrictJsonMiddleware)
+    upload_limits = uploads.body_limits(resolved)
+    limit_of = partial(body_limit, max_json=resolved.max_body_bytes, uploads=upload_limits)
+    app.add_middleware(security.BodyLimitMiddleware, limit_of=limit_of)
+    app.add_middleware(AuthGateMiddleware)
+    security.install(app, resolved.cors_origins)
     app.state.observability = observability.Observability(lambda: app.state.resources.engine)
     # outermost: every answer is timed, the middleware's own 413s included
     app.add_middleware(observability.RequestMetricsMiddleware, observability=app.state.observability)

@@ -26,6 +26,7 @@ from sqlalchemy import Engine, case, func
 from sqlmodel import Session, col, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.route_info import SCOPE_KEY as ROUTE_INFO
 from jobstore.db import read_session
 from jobstore.models import EpochMetric, Job
 from jobstore.states import JobState
@@ -74,7 +75,8 @@ class RequestMetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            # A request the gate or the body limit answered before routing: the route it was for.
+            route = getattr(scope.get("route") or scope.get(ROUTE_INFO), "path", None) or UNMATCHED
             self.histogram.labels(scope["method"], route, str(status)).observe(time.perf_counter() - started)
 
 

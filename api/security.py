@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 
 from fastapi import FastAPI
@@ -68,26 +68,26 @@ class SecurityHeadersMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over ``limit`` bytes with a 413 problem.
+    """Refuse request bodies over the request's limit (``limit_of``: per route) with a 413 problem.
 
     Starlette's own limiter (FastAPI's ``max_body_size``) answers a too-long Content-Length in
     plain text, overriding any handler; here a declared length is refused before the app runs and
-    a chunked body is cut off inside it, where the problem-details handlers answer.
+    a chunked body is cut off inside it, where the problem-details handlers answer. Either way the
+    rest of the body is left unread and the connection closed after the answer.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, overrides: Mapping[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, limit_of: Callable[[Scope], int]) -> None:
         self.app = app
-        self.limit = limit
-        self.overrides = dict(overrides or {})  # path -> limit (uploads take files, not JSON)
+        self.limit_of = limit_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.overrides.get(scope["path"], self.limit)
+        limit = self.limit_of(scope)
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > limit:
-            await problem_json(413, TOO_LARGE, scope["path"])(scope, receive, send)
+            await problem_json(413, TOO_LARGE, scope["path"])(scope, receive, closing(send))
             return
         received = 0
 
@@ -99,16 +99,25 @@ class BodyLimitMiddleware:
                 raise HTTPException(413, TOO_LARGE)
             return message
 
-        await self.app(scope, receive_limited, send)
+        async def send_closing_if_cut(message: Message) -> None:
+            await (closing(send) if received > limit else send)(message)
+
+        await self.app(scope, receive_limited, send_closing_if_cut)
 
 
-def install(
-    app: FastAPI,
-    cors_origins: Sequence[str],
-    max_body_bytes: int,
-    body_limits: Mapping[str, int] | None = None,
-) -> None:
-    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes, overrides=body_limits)
+def closing(send: Send) -> Send:
+    """``send`` that asks the server to close the connection after this answer: the request's body
+    was left unread, and the server would otherwise read and discard all of it."""
+
+    async def send_closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            MutableHeaders(scope=message)["connection"] = "close"
+        await send(message)
+
+    return send_closing
+
+
+def install(app: FastAPI, cors_origins: Sequence[str]) -> None:
     app.add_middleware(SecurityHeadersMiddleware)
     if cors_origins:  # closed unless settings name the origins allowed
         app.add_middleware(

@@ -112,7 +112,10 @@ class Settings(BaseSettings):
     )
     max_queued_jobs_per_key: int = Field(default=100, ge=1, le=100_000, description="Queued jobs per owner.")
     max_body_bytes: int = Field(
-        default=1 << 20, ge=1024, le=1 << 30, description="Largest JSON request body."
+        default=1 << 20,
+        ge=1024,
+        le=1 << 30,
+        description="Ceiling of the per-route JSON body caps (64 KiB for a job spec).",
     )
     max_upload_bytes: int = Field(default=1 << 32, ge=1024, description="Largest uploaded file.")
     default_page_size: int = Field(default=50, ge=1, le=10_000, description="List page size without a limit.")

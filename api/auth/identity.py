@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ACTOR_HEADER = "X-Actor"
 ACTOR_MAX = 255
+ACTOR_SCOPE_KEY = "ocec.actor"  # set by the server only: a client cannot put anything in the scope
 # Shown in OpenAPI (the /docs "Authorize" button); the headers themselves are parsed below so a
 # malformed Authorization header is a 401, not silently "no credentials".
 bearer_scheme = HTTPBearer(
@@ -98,7 +99,17 @@ def get_actor(
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     _session: Annotated[str | None, Depends(session_scheme)],
 ) -> Actor:
-    """The authenticated actor, allowed to use this HTTP method (401 / 403 problems otherwise)."""
+    """The authenticated actor, allowed to use this HTTP method (401 / 403 problems otherwise).
+    ``api.auth.gate`` calls it before the body is read; the route's own call reuses its answer."""
+    known = request.scope.get(ACTOR_SCOPE_KEY)
+    if isinstance(known, Actor):
+        return known
+    actor = _checked_actor(request)
+    request.scope[ACTOR_SCOPE_KEY] = actor
+    return actor
+
+
+def _checked_actor(request: Request) -> Actor:
     settings = settings_of(request)
     if not settings.auth_enabled:
         return unauthenticated_actor(request)

@@ -12,7 +12,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 # Probes, sign-in and sign-out: (method, path template).
 PUBLIC_OPERATIONS = frozenset(
@@ -49,12 +49,14 @@ _CHECKED: set[tuple[Hashable, ...]] = set()
 
 
 def route_table(app: FastAPI) -> tuple[Hashable, ...]:
+    """Every API route as included (FastAPI keeps an included router as one entry of ``app.routes``;
+    ``iter_route_contexts`` yields its routes with the router-level dependencies)."""
     return tuple(
         (route.path, frozenset(route.methods or ()), route.endpoint, _dependencies(route))
-        for route in app.routes
-        if isinstance(route, APIRoute)
+        for route in iter_route_contexts(app.routes)
+        if isinstance(route.original_route, APIRoute)
     )
 
 
-def _dependencies(route: APIRoute) -> tuple[Hashable, ...]:
+def _dependencies(route: Any) -> tuple[Hashable, ...]:
     return tuple(depends.dependency for depends in route.dependencies)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urljoin, urlsplit
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -67,5 +68,22 @@ def signin_page(request: Request, next: NextPath = "/") -> HTMLResponse:
 
 
 def _local(target: str) -> str:
-    """Only a path on this server may follow a sign-in (no open redirect to another origin)."""
-    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+    """Only a path on this server may follow a sign-in (no open redirect to another origin).
+
+    The target is read the way a browser's URL parser (WHATWG) reads it: leading and trailing
+    control characters and spaces dropped, tabs and newlines dropped anywhere (``/%09/evil`` is
+    ``//evil``), a backslash taken as a slash (``/\\evil`` is ``//evil``). What is left must be a
+    path (no scheme, no ``//`` host) that resolves on this origin; the page gets it without the
+    dropped characters (``signin_page.js`` checks again with the browser's own parser)."""
+    cleaned = target.strip(_C0_AND_SPACE).translate(_TAB_NEWLINE)
+    as_read = cleaned.replace("\\", "/")
+    if not as_read.startswith("/") or as_read.startswith("//"):
+        return "/"
+    resolved = urlsplit(urljoin(_HERE, as_read))
+    return cleaned if (resolved.scheme, resolved.netloc) == ("http", _HERE_HOST) else "/"
+
+
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+_TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
+_HERE_HOST = "ocec.invalid"
+_HERE = f"http://{_HERE_HOST}/ui/signin"

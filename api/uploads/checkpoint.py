@@ -6,6 +6,8 @@ record per storage). Checked here: the pickle is safe; every storage it names ex
 ``numel * element size`` bytes; the object is a dict holding model weights the way the engine looks
 for them (``model_state``, else ``model``, else the dict itself is a state dict of tensors). Legacy
 (non-zip) files, TorchScript archives and anything else are refused. Nothing is imported or run.
+The archive itself must be laid out as ``torch.save`` lays it out (``zip_layout``), so that the
+entries checked here are the entries torch reads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from api.uploads.pickle_scan import MalformedPickleError, TensorRef, UnsafePickleError, scan
 from api.uploads.rejected import RejectedError
+from api.uploads.zip_layout import AmbiguousZipError, check_layout
 
 MAX_PICKLE_BYTES = 64 << 20  # data.pkl of a checkpoint is small: tensors live in data/<key>
 MODULE_PREFIX = "module."
@@ -36,6 +39,7 @@ class Rejection(StrEnum):
     UNSAFE = "checkpoint_unsafe"
     MALFORMED = "checkpoint_malformed"
     NO_WEIGHTS = "checkpoint_no_weights"
+    AMBIGUOUS = "checkpoint_ambiguous"  # a parser-differential trick (api.uploads.zip_layout)
 
 
 @dataclass
@@ -70,8 +74,15 @@ def check_checkpoint(path: Path) -> CheckpointReport:
             "not a torch zip checkpoint (torch.save writes one since torch 1.6; legacy formats are refused)",
         )
     try:
-        with zipfile.ZipFile(path) as archive:
+        with path.open("rb") as handle, zipfile.ZipFile(handle) as archive:
+            _refuse_torchscript(archive.namelist())
+            check_layout(handle, archive)
             return _check_archive(archive)
+    except AmbiguousZipError as exc:
+        raise CheckpointRejectedError(
+            Rejection.AMBIGUOUS,
+            f"not laid out as torch.save writes it, so torch could read it differently ({exc})",
+        ) from exc
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise CheckpointRejectedError(Rejection.NOT_ZIP, f"unreadable zip archive ({exc})") from exc
 
@@ -82,10 +93,6 @@ def _check_archive(archive: zipfile.ZipFile) -> CheckpointReport:
     pickle_info = infos.get(f"{prefix}/data.pkl")
     if pickle_info is None:
         raise CheckpointRejectedError(Rejection.LAYOUT, f"no {prefix}/data.pkl in the archive")
-    if f"{prefix}/constants.pkl" in infos or any(name.startswith(f"{prefix}/code/") for name in infos):
-        raise CheckpointRejectedError(
-            Rejection.LAYOUT, "a TorchScript archive, not a checkpoint (torch.jit.load runs code)"
-        )
     if pickle_info.file_size > MAX_PICKLE_BYTES:
         raise CheckpointRejectedError(
             Rejection.LAYOUT, f"data.pkl is larger than {MAX_PICKLE_BYTES >> 20} MiB"
@@ -110,6 +117,14 @@ def _check_archive(archive: zipfile.ZipFile) -> CheckpointReport:
                 Rejection.MALFORMED, f"storage data/{key}: expected {expected} bytes, {found}"
             )
     return _report(result.value, sorted(result.globals))
+
+
+def _refuse_torchscript(names: list[str]) -> None:
+    parts = [PurePosixPath(name).parts for name in names]
+    if any(p[1:] == ("constants.pkl",) or p[1:2] == ("code",) for p in parts):
+        raise CheckpointRejectedError(
+            Rejection.LAYOUT, "a TorchScript archive, not a checkpoint (torch.jit.load runs code)"
+        )
 
 
 def _single_prefix(names: list[str]) -> str:

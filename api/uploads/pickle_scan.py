@@ -328,6 +328,8 @@ def storage_of(pid: Any) -> StorageRef:
         raise UnsafePickleError(f"persistent id names {kind!r:.80}, not a storage type")
     if not isinstance(key, str) or not isinstance(location, str) or not _count(numel):
         raise MalformedPickleError(f"persistent id {pid!r:.80} is malformed")
+    if not (key.isascii() and key.isprintable()) or "/" in key:  # torch names them 0, 1, …
+        raise MalformedPickleError(f"storage key {key!r:.80}: not a plain record name")
     dtype, itemsize = STORAGE_TYPES[kind.name]
     return StorageRef(key=key, dtype=dtype, itemsize=itemsize, numel=numel, location=location)
 

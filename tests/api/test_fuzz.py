@@ -8,14 +8,20 @@ response schemas and the ``Location`` headers (POST /jobs → GET /jobs/{job_id}
 POST /keys → DELETE /keys/{key_id}); a test below checks that they are there.
 
 The number of requests made is printed to the terminal (and recorded as a user property).
+The stateful phase runs each scenario as one of the three roles (a viewer, an operator or an admin
+key) and mixes the link chains with calls of any operation, whose path ids are, for about half of
+the valid cases, real: the seeded job, a model and a dataset upload, a key to revoke.
+
 Budget: ``OCEC_FUZZ_EXAMPLES`` (default 30) examples per operation, ``OCEC_FUZZ_SCENARIOS``
-(default 80) stateful scenarios.
+(default 80) stateful scenarios, stopped after ``OCEC_FUZZ_STATEFUL_SECONDS`` (default 45) once
+every operation has been called.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 import zlib
 from collections import Counter
@@ -26,6 +32,9 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
+from hypothesis import strategies as st
+from hypothesis.stateful import initialize, rule
+from schemathesis.generation.stateful.state_machine import StepInput
 from schemathesis.python import asgi
 
 from api.main import create_app
@@ -34,15 +43,20 @@ from jobstore import repo
 from jobstore.db import make_engine, write_transaction
 from jobstore.kinds import CheckpointKind
 from jobstore.migrate import upgrade_to_head
-from jobstore.repo import keys
+from jobstore.models import new_id
+from jobstore.repo import keys, uploads
+from jobstore.repo.uploads import NewUpload, UploadKind
 from jobstore.spec import JobCreate
 from tests.api.conftest import DATASET, PRETRAIN, forget_queue
 from tests.api.worker_sim import SimWorker
 
 EXAMPLES = int(os.environ.get("OCEC_FUZZ_EXAMPLES", "30"))
 SCENARIOS = int(os.environ.get("OCEC_FUZZ_SCENARIOS", "80"))
+STATEFUL_SECONDS = float(os.environ.get("OCEC_FUZZ_STATEFUL_SECONDS", "45"))
 STEPS = 8
+SCENARIOS_PER_RUN = 10  # the time budget is checked between runs
 MAX_RESTARTS = 20
+ROLES = (keys.Role.VIEWER, keys.Role.OPERATOR, keys.Role.ADMIN)
 
 
 @dataclass
@@ -52,7 +66,9 @@ class Tally:
     by_phase: Counter[str] = field(default_factory=Counter)
     by_status: Counter[int] = field(default_factory=Counter)
     calls: Counter[tuple[str, str, int]] = field(default_factory=Counter)  # (phase, operation, status)
+    by_role: Counter[tuple[str, str, int]] = field(default_factory=Counter)  # stateful (role, op, status)
     phase: str = "stateless"
+    role: str = keys.Role.ADMIN.value
     scenarios: int = 0
     restarts: int = 0
 
@@ -60,6 +76,8 @@ class Tally:
         self.by_phase[self.phase] += 1
         self.by_status[status] += 1
         self.calls[(self.phase, operation, status)] += 1
+        if self.phase == "stateful":
+            self.by_role[(self.role, operation, status)] += 1
 
     def line(self) -> str:
         statuses = ", ".join(f"{code}: {n}" for code, n in sorted(self.by_status.items()))
@@ -115,21 +133,56 @@ def seed_job(settings: ApiSettings) -> str:
         engine.dispose()
 
 
-def admin_key(settings: ApiSettings) -> str:
+@dataclass(frozen=True)
+class Seeded:
+    """Real rows for the fuzzer's path ids, and a key per role."""
+
+    job_id: str
+    upload_ids: dict[str, str]  # "/models/{upload_id}" or "/datasets/{upload_id}" -> an upload's id
+    revocable_key_id: str  # DELETE /keys/{key_id} may revoke it: no scenario signs in with it
+    secrets: dict[str, str]  # role -> key
+
+
+def seed(settings: ApiSettings) -> Seeded:
     engine = make_engine(settings.database_url)
     try:
         with write_transaction(engine) as session:
-            return keys.create_key(session, name="fuzzer", role=keys.Role.ADMIN).secret
+            secrets = {r.value: keys.create_key(session, name=f"fuzz-{r}", role=r).secret for r in ROLES}
+            revocable = keys.create_key(session, name="revocable", role=keys.Role.VIEWER).record.id
+            upload_ids = {
+                f"/{kind.value}s/{{upload_id}}": seed_upload(session, settings, kind)
+                for kind in (UploadKind.MODEL, UploadKind.DATASET)
+            }
     finally:
         engine.dispose()
+    return Seeded(seed_job(settings), upload_ids, revocable, secrets)
+
+
+def seed_upload(session: Any, settings: ApiSettings, kind: UploadKind) -> str:
+    """An upload row with its file in place (what POST /models or /datasets leaves behind)."""
+    upload_id = new_id()
+    root = settings.model_root if kind is UploadKind.MODEL else settings.data_root
+    path = f"uploads/{upload_id}/{PRETRAIN if kind is UploadKind.MODEL else 'data.parquet'}"
+    (root / path).parent.mkdir(parents=True)
+    (root / path).write_bytes(b"seeded")
+    new = NewUpload(
+        id=upload_id, kind=kind, filename="seeded", path=path, sha256="0" * 64, size_bytes=6,
+        owner="fuzzer", meta={},
+    )  # fmt: skip
+    return uploads.record_upload(session, new=new).id
 
 
 @pytest.fixture(scope="module")
-def fuzz_schema(fuzz_settings: ApiSettings) -> Iterator[Any]:
+def seeded(fuzz_settings: ApiSettings) -> Seeded:
+    return seed(fuzz_settings)
+
+
+@pytest.fixture(scope="module")
+def fuzz_schema(fuzz_settings: ApiSettings, seeded: Seeded) -> Iterator[Any]:
     app = create_app(fuzz_settings)
     config = schemathesis.Config.from_dict(
         {
-            "auth": {"openapi": {"ApiKey": {"bearer": admin_key(fuzz_settings)}}},
+            "auth": {"openapi": {"ApiKey": {"bearer": seeded.secrets[keys.Role.ADMIN.value]}}},
             "request-timeout": 5,
             "max-stream-events": 6,
             # A job's stream stays open until the job ends: read what comes in half a second, no more.
@@ -141,7 +194,6 @@ def fuzz_schema(fuzz_settings: ApiSettings) -> Iterator[Any]:
         }
     )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
-    seeded = seed_job(fuzz_settings)
 
     @schema.hook
     def after_call(context: Any, case: Any, response: Any) -> None:
@@ -149,14 +201,21 @@ def fuzz_schema(fuzz_settings: ApiSettings) -> Iterator[Any]:
 
     @schema.hook
     def map_case(context: Any, case: Any) -> Any:
-        """Reach past the 404s and 422s of random input for about half of the valid cases: a path
-        ``job_id`` becomes the seeded job's (queries, bodies and headers then meet real rows), a
-        submission names the dataset and model that exist (so the stateful phase has jobs to chain
-        on). The choice is a function of the case itself, not a new draw, so Hypothesis can replay it."""
+        """Reach past the 404s and 422s of random input for about half of the valid cases: a path id
+        becomes a real one (the seeded job, an upload of the right kind, the revocable key; queries,
+        bodies and headers then meet real rows), a submission names the dataset and model that exist
+        (so the stateful phase has jobs to chain on). The choice is a function of the case itself,
+        not a new draw, so Hypothesis can replay it."""
         if not is_positive(case) or not coin(case):
             return case
-        if "job_id" in (case.path_parameters or {}):
-            case.path_parameters = {**case.path_parameters, "job_id": seeded}
+        real = {
+            "job_id": seeded.job_id,
+            "upload_id": seeded.upload_ids.get(case.operation.path, ""),
+            "key_id": seeded.revocable_key_id,
+        }
+        params = case.path_parameters or {}
+        if params:
+            case.path_parameters = {name: real.get(name) or value for name, value in params.items()}
         elif case.operation.label == "POST /jobs" and isinstance(case.body, dict):
             case.body = with_real_paths(case.body)
         return case
@@ -222,40 +281,76 @@ def test_links_chain_operations(fuzz_schema: Any) -> None:
     assert any(r.startswith("POST_keys___201") and r.endswith("DELETE_keys_key_id_") for r in rules)
 
 
-def test_stateful_sequences(fuzz_schema: Any) -> None:
-    """Chains of calls along the links. The database outlives each scenario, so Hypothesis cannot
-    always replay a choice sequence: it then stops with FlakyStrategyDefinition, which is no finding
-    about the API. The run goes on with fresh scenarios until the budget is spent; any check that
-    failed is reported as such."""
+def test_stateful_sequences(fuzz_schema: Any, seeded: Seeded) -> None:
+    """Chains of calls along the links, mixed with calls of any operation, each scenario as one role.
+    The database outlives each scenario, so Hypothesis cannot always replay a choice sequence: it
+    then stops with FlakyStrategyDefinition, which is no finding about the API. The run goes on with
+    fresh scenarios until the budget is spent: the scenarios, or the seconds once every operation
+    has been called. Any failed check is reported."""
     TALLY.phase = "stateful"
     failures: list[str] = []
+    operations = [op.ok() for op in fuzz_schema.get_all_operations()]
+    strategies = {op.label: op.as_strategy() for op in operations}
+    labels, roles = sorted(strategies), [r.value for r in ROLES]
     scenarios = [0]
 
     class Machine(fuzz_schema.as_state_machine()):  # type: ignore[misc]
+        secret = ""
+
         def setup(self) -> None:
             scenarios[0] += 1
+
+        @initialize(role=st.sampled_from(roles), opening=st.sampled_from(labels), data=st.data())
+        def act_as(self, role: str, opening: str, data: st.DataObject) -> None:
+            """The scenario's role, and a first call of any operation."""
+            TALLY.role, self.secret = role, seeded.secrets[role]
+            self.step(StepInput.initial(data.draw(strategies[opening])))
+
+        def before_call(self, case: Any) -> None:
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {self.secret}"}
 
         def validate_response(self, response: Any, case: Any, *args: Any, **kwargs: Any) -> None:
             try:
                 super().validate_response(response, case, *args, **kwargs)
             except Exception as exc:
-                failures.append(f"{case.operation.label}: {exc}")
+                failures.append(f"{TALLY.role} {case.operation.label}: {exc}")
                 raise
 
+    for index, label in enumerate(labels):  # a rule per operation: as likely as any link's rule
+        setattr(Machine, f"call_{index}", rule(data=st.data())(calling(strategies[label])))
+    deadline = time.monotonic() + STATEFUL_SECONDS
     for _restart in range(MAX_RESTARTS):
         left = SCENARIOS - scenarios[0]
-        if left <= 0:
+        if left <= 0 or (time.monotonic() > deadline and called_all(labels)):
             break
         try:
-            Machine.run(settings=stateful_settings(left))
+            Machine.run(settings=stateful_settings(min(left, SCENARIOS_PER_RUN)))
         except hypothesis.errors.FlakyStrategyDefinition:
             TALLY.restarts += 1
         if failures:
             raise AssertionError("stateful fuzzing found:\n" + "\n\n".join(failures[:3]))
-
-    chained = {op for (phase, op, status) in TALLY.calls if phase == "stateful" and status < 300}
-    assert len({op for op in chained if "{job_id}" in op}) >= 2, chained  # job ids passed along links
     TALLY.scenarios = scenarios[0]
+
+    called = {(role, op, status) for role, op, status in TALLY.by_role}
+    assert called_all(labels), set(labels) - {op for _, op, _ in called}  # in the stateful phase
+    assert {role for role, _, status in called if status < 300} == {r.value for r in ROLES}
+    assert any(role == "viewer" and status == 403 for role, _, status in called)  # roles are enforced
+    reached = {op for _, op, status in called if status < 300}
+    assert len({op for op in reached if "{job_id}" in op}) >= 2, reached  # real or chained job ids
+    assert {op for op in reached if "{upload_id}" in op}, reached  # real upload ids
+
+
+def called_all(labels: list[str]) -> bool:
+    return {op for _, op, _ in TALLY.by_role} >= set(labels)
+
+
+def calling(strategy: Any) -> Any:
+    """A state machine rule: one call of the operation ``strategy`` draws cases for."""
+
+    def call(machine: Any, data: st.DataObject) -> None:
+        machine.step(StepInput.initial(data.draw(strategy)))
+
+    return call
 
 
 def stateful_settings(scenarios: int) -> hypothesis.settings:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.limits import JSON_LIMIT, MAX_JSON_VALUES, NO_BODY_LIMIT, SMALL_JSON_LIMIT
 from api.main import create_app
 from api.schemas import CURSOR_MAX
 from api.settings import ApiSettings
@@ -227,3 +228,47 @@ def test_json_dumps_writes_the_literals_python_accepts() -> None:
     """Why the guard exists: Python's json writes and reads NaN / Infinity without complaint."""
     assert json.loads(json.dumps({"lr": float("nan")}))["lr"] != json.loads(json.dumps({"lr": 1.0}))["lr"]
     assert json.loads("1e999") == float("inf")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "cap"),
+    [
+        ("POST", "/jobs", JSON_LIMIT),
+        ("POST", "/jobs/{id}/cancel", JSON_LIMIT),
+        ("POST", "/keys", SMALL_JSON_LIMIT),
+        ("POST", "/session", SMALL_JSON_LIMIT),
+        ("GET", "/jobs", NO_BODY_LIMIT),
+        ("GET", "/models", NO_BODY_LIMIT),
+    ],
+)
+def test_each_route_caps_its_body(
+    client: TestClient, job_body: dict[str, Any], method: str, path: str, cap: int
+) -> None:
+    job_id = client.post("/jobs", json=job_body).json()["id"]
+    url = path.format(id=job_id)
+
+    over = client.request(method, url, content=b" " * (cap + 1), headers=JSON)
+    at_cap = client.request(method, url, content=b"{}".ljust(cap), headers=JSON)
+
+    assert over.status_code == 413
+    assert at_cap.status_code != 413
+
+
+def test_upload_routes_take_any_bytes_as_a_file_never_as_json(client: TestClient) -> None:
+    bomb = ("[" + ",".join(["NaN"] * 500_000) + "]").encode()  # 2 MB: over any JSON cap
+
+    response = client.post("/models", content=bomb, headers=JSON)
+
+    assert response.status_code == 422
+    assert fields(response) == {("file", "checkpoint_format")}
+    assert len(response.content) < 4096
+
+
+def test_a_body_of_too_many_values_is_refused_before_validation(client: TestClient) -> None:
+    """Thousands of unknown fields would each be a validation error built on the event loop."""
+    text = "{" + ",".join(f'"k{i}": 0' for i in range(MAX_JSON_VALUES)) + "}"  # the object makes 1001
+
+    response = post_raw(client, "/jobs", text)
+
+    assert response.status_code == 422
+    assert fields(response) == {("body", "json_too_many_values")}

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import ApiSettings
+from tests.api.conftest import Key
 
 EXPECTED_OPERATIONS = {
     "jobs-create_job",
@@ -98,22 +99,22 @@ def test_cors_opens_for_configured_origins(api_settings: ApiSettings) -> None:
 
 
 def test_request_bodies_over_the_limit_are_413_problems(
-    api_settings: ApiSettings, job_body: dict[str, Any]
+    api_settings: ApiSettings, job_body: dict[str, Any], operator_key: Key
 ) -> None:
     settings = api_settings.model_copy(update={"max_body_bytes": 1024})
 
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=operator_key.headers) as client:
         response = client.post("/jobs", json={**job_body, "name": "x" * 2000})
 
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
 
 
-def test_chunked_bodies_over_the_limit_are_413_problems(api_settings: ApiSettings) -> None:
+def test_chunked_bodies_over_the_limit_are_413_problems(api_settings: ApiSettings, operator_key: Key) -> None:
     settings = api_settings.model_copy(update={"max_body_bytes": 1024})
     chunks = iter([b'{"name": "', b"x" * 800, b"y" * 800, b'"}'])  # no Content-Length: sent chunked
 
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=operator_key.headers) as client:
         response = client.post("/jobs", content=chunks, headers={"Content-Type": "application/json"})
 
     assert response.status_code == 413

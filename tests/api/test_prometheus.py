@@ -127,12 +127,14 @@ def test_request_latency_by_route_template_method_and_status(client: TestClient)
         assert client.get("/jobs/0123456789abcdef0123456789abcdef").status_code == 404
     assert client.post("/jobs", json={"data_root": ""}).status_code == 422
     assert client.get("/no/such/route").status_code == 404
+    assert TestClient(client.app).post("/jobs", json={}).status_code == 401  # answered before routing
 
     families = scrape(client)
     name = "ocec_jobs_http_request_duration_seconds"
     assert value(families, f"{name}_count", method="GET", route="/jobs/{job_id}", status="404") == 3
     assert value(families, f"{name}_count", method="POST", route="/jobs", status="422") == 1
     assert value(families, f"{name}_count", method="GET", route="<unmatched>", status="404") == 1
+    assert value(families, f"{name}_count", method="POST", route="/jobs", status="401") == 1
     assert (
         value(families, f"{name}_bucket", method="GET", route="/jobs/{job_id}", status="404", le="+Inf") == 3
     )

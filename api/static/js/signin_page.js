@@ -20,9 +20,21 @@ form.addEventListener("submit", async (event) => {
   try {
     await post(SESSION_PATH, { key });
     $("#api-key").value = "";
-    location.assign(next.startsWith("/") && !next.startsWith("//") ? next : "/");
+    location.assign(sameOrigin(next));
   } catch (error) {
     if (error instanceof ApiError && error.fieldErrors.length) showFieldErrors(form, error.fieldErrors);
     formError(form, error instanceof ApiError && error.status === 401 ? "That key is not valid (or was revoked)." : describe(error));
   }
 });
+
+/** `target` as the browser itself resolves it, if that stays on this origin; else "/". The URL
+ * parser drops tabs and newlines and reads a backslash as "/": no string test can stand in for it. */
+function sameOrigin(target) {
+  let url;
+  try {
+    url = new URL(target, location.href);
+  } catch {
+    return "/";
+  }
+  return url.origin === location.origin ? `${url.pathname}${url.search}${url.hash}` : "/";
+}

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from api.auth.policy import _CHECKED, check_routes, route_table
 from api.main import create_app
+from api.routes import jobs
 from api.settings import ApiSettings
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no database work here
@@ -33,3 +34,14 @@ def test_apps_built_from_the_same_routes_share_one_check(api_settings: ApiSettin
 
     assert route_table(first) == route_table(second)
     assert isinstance(second, FastAPI) and second.openapi_schema is None  # no schema built again
+
+
+def test_a_router_included_without_auth_is_refused_after_the_stock_app_passed(
+    api_settings: ApiSettings,
+) -> None:
+    create_app(api_settings)  # the stock routes pass and are remembered
+    app = FastAPI()
+    app.include_router(jobs.router)  # without api.main's auth dependency
+
+    with pytest.raises(RuntimeError, match="operations without auth: GET /jobs"):
+        check_routes(app)

@@ -217,3 +217,13 @@ def _torch_opcode_bytes() -> set[int]:
     ]
     source = Path(unpickler.__file__).read_text()
     return {getattr(pickle, n)[0] for n in names if f"{n}[0]" in source}
+
+
+@pytest.mark.parametrize("key", ["é".encode(), b"/", b"\n"], ids=["non-ASCII", "slash", "control"])
+def test_a_storage_key_that_is_not_a_plain_record_name_is_refused(key: bytes) -> None:
+    """torch looks ``data/<key>`` up by its UTF-8 bytes, the check by zipfile's decoded names."""
+    data = data_pkl({"w": torch.ones(4)})
+    forged = data.replace(b"X\x01\x00\x00\x000", b"X" + len(key).to_bytes(4, "little") + key, 1)
+    assert forged != data
+    with pytest.raises(MalformedPickleError, match="not a plain record name"):
+        scan(forged)
