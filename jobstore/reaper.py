@@ -41,10 +41,10 @@ from jobstore.repo.resume import automatic_resume_point
 from jobstore.repo.transitions import requeue, transition
 from jobstore.settings import Settings
 from jobstore.states import AttemptOutcome, JobState
+from jobstore.tasknames import Dispatch
 
 log = logging.getLogger(__name__)
 
-Dispatch = Callable[[str, int], None]
 BATCH = 200
 
 
