@@ -1,7 +1,8 @@
 """The reaper: turns lost workers into interrupted jobs and re-sends lost task messages.
 
-One pass (``reap``), run every ``reaper_interval_seconds`` by whoever hosts it (the API's background
-loop, or ``ocec-jobs reaper``):
+One pass (``reap``), run every ``reaper_interval_seconds`` by ``worker.reaper``: the companion
+process of a Celery worker (unless ``OCEC_WORKER_REAPER=0``), ``ocec-jobs up``'s own reaper child, or
+``python -m worker.reaper`` started anywhere:
 
 1. **Expired leases.** A running job whose lease ran out (its worker was killed, its host vanished,
    it hung hard enough to stop heartbeating) becomes ``interrupted`` with the reason
@@ -15,8 +16,9 @@ loop, or ``ocec-jobs reaper``):
    is harmless: ``claim`` lets exactly one delivery through.
 
 Each job is handled in its own short transaction that re-checks the condition under the row lock, so
-several reapers (one per API replica) can run at once: each change happens once. Messages are sent
-after the commit. jobstore never imports Celery: the caller passes ``dispatch(job_id, attempt)``.
+several reapers (one per worker host, plus any standalone one) can run at once: each change happens
+once. Messages are sent after the commit. jobstore never imports Celery: the caller passes
+``dispatch(job_id, attempt)`` (``jobstore.tasknames.Dispatch``).
 """
 
 from __future__ import annotations
@@ -41,10 +43,10 @@ from jobstore.repo.resume import automatic_resume_point
 from jobstore.repo.transitions import requeue, transition
 from jobstore.settings import Settings
 from jobstore.states import AttemptOutcome, JobState
+from jobstore.tasknames import Dispatch
 
 log = logging.getLogger(__name__)
 
-Dispatch = Callable[[str, int], None]
 BATCH = 200
 
 

@@ -5,4 +5,8 @@ A message names its task by this string, so the API can dispatch without importi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 TASK_RUN_JOB = "ocec.run_job"  # args: (job_id: str, attempt: int)
+
+Dispatch = Callable[[str, int], None]  # sends one run_job(job_id, attempt) message

@@ -17,6 +17,7 @@ from celery import Celery
 from jobstore.settings import Settings, get_settings
 from jobstore.tasknames import TASK_RUN_JOB
 from jobstore.text import escape_log_records
+from worker import signals, tasks
 
 SOFT_SHUTDOWN_SECONDS = 60.0  # SIGQUIT (cold) shutdown: time a running job gets to checkpoint
 
@@ -49,8 +50,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app bound to ``settings`` (default: the environment), with the job task registered."""
-    from worker import signals, tasks
-
     settings = settings or get_settings()
     escape_log_records()  # job names and reasons in log lines show escapes (jobstore.text)
     app = Celery("ocec_worker", set_as_current=False)

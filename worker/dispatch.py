@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from celery import Celery
 
-from jobstore.tasknames import TASK_RUN_JOB
+from jobstore.tasknames import TASK_RUN_JOB, Dispatch
 
 log = logging.getLogger(__name__)
 
-Dispatch = Callable[[str, int], None]
+
+def publisher(broker_url: str) -> Celery:
+    """A Celery client that only sends messages: no task, no worker signals (the reaper's)."""
+    return Celery("ocec_worker_publisher", broker=broker_url, set_as_current=False)
 
 
 def make_dispatch(app: Celery, queue: str) -> Dispatch:

@@ -1,4 +1,4 @@
-"""The reaper loop: ``jobstore.reaper.reap`` every ``reaper_interval_seconds``, dispatching via Celery.
+"""The reaper loop: ``jobstore.reaper.reap`` every ``reaper_interval_seconds``, sending via a publisher.
 
 A Celery worker starts it on ``worker_ready`` as a small companion process of its main process
 (``python -m worker.reaper --parent-pid … --node …``; stopped on shutdown). The companion also beats
@@ -27,15 +27,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from celery import Celery
-
 from jobstore.db import transaction_factory, write_transaction
 from jobstore.parent_death import die_with_parent
 from jobstore.reaper import ReapReport, reap
 from jobstore.repo.workers import beat_worker, mark_stopped
 from jobstore.settings import Settings, get_settings
+from jobstore.tasknames import Dispatch
+from jobstore.text import escape_log_records
 from worker.database import get_engine
-from worker.dispatch import make_dispatch
+from worker.dispatch import make_dispatch, publisher
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,12 @@ def reaper_enabled() -> bool:
 
 
 class ReaperLoop:
-    """Reaps every ``reaper_interval_seconds`` (``reap``) and beats ``node``'s presence (if given)."""
+    """Reaps every ``reaper_interval_seconds`` (``reap``), sending with ``dispatch``, and beats
+    ``node``'s presence (if given)."""
 
     def __init__(
         self,
-        app: Celery,
+        dispatch: Dispatch,
         settings: Settings,
         *,
         parent_pid: int | None = None,
@@ -62,7 +63,7 @@ class ReaperLoop:
         self._parent_pid = parent_pid
         self._node = node if parent_pid is not None else None
         self._reap = reap
-        self._dispatch = make_dispatch(app, settings.queue)
+        self._dispatch = dispatch
         self._halt = threading.Event()
 
     def halt(self) -> None:
@@ -159,23 +160,23 @@ def stop_companion(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m worker.reaper [--parent-pid PID --node NODE] [--no-reap]``: the loop in the foreground."""
-    from worker.app import create_app
-
     parser = argparse.ArgumentParser(prog="python -m worker.reaper", description=__doc__.splitlines()[0])
     parser.add_argument("--parent-pid", type=int, help="exit when this process is no longer the parent")
     parser.add_argument("--node", help="with --parent-pid: beat this Celery node's presence for it")
     parser.add_argument("--no-reap", action="store_true", help="only beat the presence")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s/reaper] %(message)s")
+    escape_log_records()  # job names and reasons in log lines show escapes (jobstore.text)
     settings = get_settings()
-    loop = ReaperLoop(
-        create_app(settings), settings, parent_pid=args.parent_pid, node=args.node, reap=not args.no_reap
-    )
+    broker = publisher(settings.broker_url)
+    dispatch = make_dispatch(broker, settings.queue)
+    loop = ReaperLoop(dispatch, settings, parent_pid=args.parent_pid, node=args.node, reap=not args.no_reap)
     signal.signal(signal.SIGTERM, lambda *_: loop.halt())
     if args.parent_pid is not None:
         die_with_parent(signal.SIGTERM, args.parent_pid)
     with contextlib.suppress(KeyboardInterrupt):
         loop.run_forever()
+    broker.close()
 
 
 if __name__ == "__main__":

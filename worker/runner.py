@@ -32,8 +32,9 @@ from jobstore.repo import checkpoints, commands, leases
 from jobstore.repo.commands import CommandView
 from jobstore.settings import Settings
 from jobstore.states import AttemptOutcome
+from jobstore.tasknames import Dispatch
 from ocec_engine.errors import EngineError
-from worker import signals
+from worker import preemption
 from worker.command_probe import CommandProbe
 from worker.database import get_engine
 from worker.dbwrite import write_retrying
@@ -61,8 +62,6 @@ log = logging.getLogger(__name__)
 CANCEL_DEADLINE_ENV = "OCEC_CANCEL_DEADLINE_SECONDS"
 DEFAULT_CANCEL_DEADLINE = 300.0
 EXIT_CANCEL_OVERDUE = 79  # the process ended itself: a cancel was not honoured in time
-
-Dispatch = Callable[[str, int], None]
 
 
 class RunStatus(StrEnum):
@@ -96,7 +95,7 @@ def run_attempt(
     engine: EngineFn | None = None,
 ) -> RunStatus:
     """Run attempt ``attempt`` of ``job_id`` to its end (see the module docstring)."""
-    if signals.preempt_reason():  # shutting down before we even started: hand the message back
+    if preemption.preempt_reason():  # shutting down before we even started: hand the message back
         _send(dispatch, job_id, attempt)
         return RunStatus.REQUEUED_UNCLAIMED
     db = get_engine(settings)
@@ -151,7 +150,7 @@ class _Attempt:
             take_commands=self.heartbeat.take_commands,
             check_commands=self.probe,
             fenced_reason=lambda: self.heartbeat.fenced,
-            preempt_reason=signals.preempt_reason,
+            preempt_reason=preemption.preempt_reason,
             resumed_by=plan.resumed_by,
             inherited_from=plan.inherited_from,
         )

@@ -1,4 +1,4 @@
-"""Process-level wiring: fork safety in the pool child, preemption on shutdown, the reaper loop.
+"""Celery signal wiring: fork safety in the pool child, preemption on shutdown, the reaper companion.
 
 Parent (Celery's MainProcess, never touches CUDA):
 
@@ -7,18 +7,14 @@ Parent (Celery's MainProcess, never touches CUDA):
 - ``worker_shutting_down`` (SIGTERM / first SIGINT = warm shutdown): send SIGTERM to the pool child
   running a job.
   Celery's warm shutdown then waits for the running task, which ends within one batch.
-- ``worker_shutdown``: stop the reaper.
+- ``worker_shutdown``: stop the companion.
 
 Pool child (one per job: ``worker_max_tasks_per_child=1``):
 
 - ``worker_process_init``: die with the main process (SIGKILL as parent-death signal: a main
   process killed outright must not leave its job running in an orphan; the job's lease runs out and
-  the reaper re-queues it); drop the database connections inherited across ``fork``.
-- While a job runs (``preempt_on_sigterm``, entered by the task): the first SIGTERM asks the job to
-  yield (``preempt_reason``): the engine writes its INTERRUPT checkpoint at the next batch boundary,
-  the attempt ends ``preempted`` and the job is re-queued. A second SIGTERM goes to billiard's own
-  handler (the child exits). The handler cannot be installed in ``worker_process_init``: billiard
-  resets the terminate signals right after that signal runs.
+  the reaper re-queues it); drop the database connections inherited across ``fork``; from now on
+  a running job takes its first SIGTERM as a request to yield (``worker.preemption``).
 """
 
 from __future__ import annotations
@@ -28,10 +24,7 @@ import logging
 import os
 import signal
 import subprocess
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any
 
 from celery import Celery
@@ -39,67 +32,18 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown, w
 from celery.worker import state as worker_state
 
 from jobstore.parent_death import die_with_parent
-from worker import database
+from worker import database, preemption
+from worker.preemption import PREEMPT_SIGNAL
 from worker.reaper import reaper_enabled, start_companion, stop_companion
 
 log = logging.getLogger(__name__)
 
-PREEMPT_SIGNAL = signal.SIGTERM
-SHUTDOWN_REASON = "worker shutting down"
-
-_preempt: str | None = None  # set by the signal handler; read by the running job's should_stop
-
-
-def preempt_reason() -> str | None:
-    """Why this process was asked to yield its job, or None."""
-    return _preempt
-
-
-def request_preempt(reason: str) -> None:
-    global _preempt
-    _preempt = reason
-
-
-def clear_preempt() -> None:
-    global _preempt
-    _preempt = None
-
-
-_in_pool_child = False
-
 
 def install_child_handlers(main_pid: int) -> None:
     """Fork hygiene for a pool child (``worker_process_init``) of the main process ``main_pid``."""
-    global _in_pool_child
-    _in_pool_child = True
     die_with_parent(signal.SIGKILL, main_pid)
     database.dispose_inherited()
-    clear_preempt()
-
-
-@contextlib.contextmanager
-def preempt_on_sigterm() -> Iterator[None]:
-    """While the block runs, the first SIGTERM requests preemption (pool child, main thread only)."""
-    if not _in_pool_child or threading.current_thread() is not threading.main_thread():
-        yield  # the worker's own process (solo pool, tests): leave Celery's handlers alone
-        return
-    previous = signal.getsignal(PREEMPT_SIGNAL)
-
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        if _preempt is None:
-            request_preempt(f"{SHUTDOWN_REASON} ({signal.Signals(signum).name})")
-            return
-        signal.signal(signum, previous)  # asked twice: exit the way billiard would
-        if callable(previous):
-            previous(signum, frame)
-        else:
-            os.kill(os.getpid(), signum)
-
-    signal.signal(PREEMPT_SIGNAL, on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(PREEMPT_SIGNAL, previous)
+    preemption.enter_pool_child()
 
 
 @dataclass

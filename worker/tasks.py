@@ -13,7 +13,7 @@ from celery import Celery
 
 from jobstore.settings import Settings
 from jobstore.tasknames import TASK_RUN_JOB
-from worker import signals
+from worker import preemption
 from worker.dispatch import make_dispatch
 
 
@@ -25,7 +25,7 @@ def register(app: Celery, settings: Settings) -> None:
         from worker.runner import current_identity, run_attempt
 
         identity = current_identity(str(task.request.hostname or "worker"))
-        with signals.preempt_on_sigterm():
+        with preemption.preempt_on_sigterm():
             status = run_attempt(
                 job_id, int(attempt), settings=settings, dispatch=dispatch, identity=identity
             )

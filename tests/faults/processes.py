@@ -15,7 +15,7 @@ import httpx
 from worker_harness import WorkerProcess
 
 from tests.faults.services import free_port
-from tests.ocec_jobs.test_up import alive, descendants
+from tests.process_leaks import alive, descendants
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ocec_jobs.test_up import alive
 from tests.ocec_jobs.up_server import running_up, user_env
+from tests.process_leaks import alive
 
 
 def demo(

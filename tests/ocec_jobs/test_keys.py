@@ -21,7 +21,7 @@ from jobstore.repo import keys
 from jobstore.settings import AuthMode, Settings
 from ocec_jobs.cli.keys import ensure_first_admin
 from ocec_jobs.cli.up import _first_key_note
-from tests.ocec_jobs.test_up import DISTRIBUTED_ENV, free_port, stop_group, wait_ready
+from tests.ocec_jobs.up_process import DISTRIBUTED_ENV, free_port, stop_group, wait_ready
 
 KEY_LENGTH = len("ocec_") + 43
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from jobstore.migrate import upgrade_to_head
-from tests.ocec_jobs.test_up import DISTRIBUTED_ENV, free_port, port_free, wait_all_gone
+from tests.ocec_jobs.up_process import DISTRIBUTED_ENV, free_port, port_free, wait_all_gone
 from tests.process_leaks import descendants
 
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.faults.processes import kill_tree_9
-from tests.ocec_jobs.test_up import wait_all_gone
 from tests.ocec_jobs.up_jobs import FAKE, client, epochs_recorded, fake_dataset, submit, wait_job
+from tests.ocec_jobs.up_process import wait_all_gone
 from tests.ocec_jobs.up_server import running_up
 from tests.process_leaks import alive, descendants
 

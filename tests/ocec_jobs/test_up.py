@@ -11,32 +11,29 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from tests.process_leaks import alive, descendants
-
-if TYPE_CHECKING:
-    from tests.ocec_jobs.up_server import Server
-
-# The embedded default must not pick up a developer's (or CI's) distributed settings.
-DISTRIBUTED_ENV = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "OCEC_HOME",
-    "OCEC_DATABASE_URL",
-    "OCEC_BROKER_URL",
-    "OCEC_QUEUE",
+from tests.ocec_jobs.up_jobs import (
+    FAKE,
+    client,
+    epochs_recorded,
+    fake_dataset,
+    submit,
+    wait_job,
+    wait_workers_ok,
 )
-START_TIMEOUT_S = 120
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ocec_jobs.up_process import (
+    DISTRIBUTED_ENV,
+    free_port,
+    port_free,
+    stop_group,
+    wait_all_gone,
+    wait_ready,
+)
+from tests.ocec_jobs.up_server import Server, running_up, start_up
+from tests.process_leaks import alive, descendants
 
 
 @pytest.fixture
@@ -58,48 +55,10 @@ def start(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[s
     )
 
 
-def wait_ready(base: str, proc: subprocess.Popen[str]) -> dict[str, object]:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"ocec-jobs up exited early:\n{proc.communicate()[0]}"
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                ready = httpx.get(f"{base}/readyz", timeout=10)
-                if ready.status_code == 200:
-                    return dict(ready.json())
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError("ocec-jobs up did not become ready")
-
-
-def stop_group(proc: subprocess.Popen[str], grace: float = 90.0) -> None:
-    """Stop ``ocec-jobs up`` as a user does (SIGTERM: it stops its children in order), SIGKILL after
-    ``grace`` seconds; then wait until every process below it has gone."""
-    tree = descendants(proc.pid)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    wait_all_gone(tree)
-
-
-def wait_all_gone(pids: set[int], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while left := [pid for pid in pids if alive(pid)]:
-        assert time.monotonic() < deadline, f"still alive {timeout:.0f}s later: {left}"
-        time.sleep(0.2)
-
-
 @pytest.mark.slow
 def test_up_serves_the_api_and_a_worker_then_stops_them_on_sigterm(
     up_command: tuple[list[str], dict[str, str], Path], tmp_path: Path
 ) -> None:
-    from tests.ocec_jobs.up_jobs import wait_workers_ok
-
     argv, env, home = up_command
     port = free_port()
     proc = start([*argv, "--port", str(port), "--device", "cpu", "--grace", "30"], env, tmp_path)
@@ -151,22 +110,8 @@ def test_up_exits_with_an_error_when_the_api_cannot_start(
     assert "not started (--no-worker)" in output
 
 
-def port_free(port: int) -> bool:
-    """Whether a server could listen on ``port`` now (as uvicorn binds: with SO_REUSEADDR)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 @pytest.mark.slow
 def test_kill_9_of_up_mid_job_leaves_no_process_and_a_second_up_resumes_the_job(tmp_path: Path) -> None:
-    from tests.ocec_jobs.up_jobs import FAKE, client, epochs_recorded, fake_dataset, submit, wait_job
-    from tests.ocec_jobs.up_server import start_up
-
     fake_dataset(tmp_path, epoch_seconds=0.5, batches=5)
     first = start_up(tmp_path, FAKE)
     try:
@@ -195,8 +140,5 @@ def test_kill_9_of_up_mid_job_leaves_no_process_and_a_second_up_resumes_the_job(
 @contextmanager
 def start_up_again(folder: Path, earlier: Server) -> Iterator[Server]:
     """``ocec-jobs up`` once more on ``earlier``'s home and port (its key was printed the first time)."""
-    from tests.ocec_jobs.up_jobs import FAKE
-    from tests.ocec_jobs.up_server import running_up
-
     with running_up(folder, FAKE, port=earlier.port, key=earlier.key) as server:
         yield server

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.ocec_jobs.test_up import DISTRIBUTED_ENV, free_port, stop_group, wait_ready
+from tests.ocec_jobs.up_process import DISTRIBUTED_ENV, free_port, stop_group, wait_ready
 
 USER_ENV = (*DISTRIBUTED_ENV, "OCEC_URL", "OCEC_API_KEY")  # never inherited from whoever runs the tests
 ADMIN_KEY = re.compile(r"^\s*admin key\s+(ocec_\S+)", re.MULTILINE)

@@ -23,7 +23,7 @@ from ocec_jobs.cli.worker import (
     slot_env,
     supervise,
 )
-from tests.ocec_jobs.test_up import wait_all_gone
+from tests.ocec_jobs.up_process import wait_all_gone
 from tests.process_leaks import descendants
 
 

@@ -9,11 +9,11 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import redis
-from celery import Celery
 from worker_harness import REPO, Harness, wait_for
 
 from jobstore.db import write_transaction
 from jobstore.models import Job
+from worker.dispatch import make_dispatch, publisher
 from worker.reaper import ReaperLoop
 
 
@@ -41,9 +41,9 @@ def test_kill_9_mid_epoch_is_reaped_and_resumed(harness: Harness) -> None:
 def test_one_pass_requeues_an_expired_lease_and_sends_the_message(harness: Harness) -> None:
     job_id = harness.create(epochs=2, dispatch=False)
     _expire(harness, job_id)
-    app = Celery("reaper-test", broker=harness.settings.broker_url, set_as_current=False)
+    app = publisher(harness.settings.broker_url)
 
-    report = ReaperLoop(app, harness.settings).run_once()
+    report = ReaperLoop(make_dispatch(app, harness.settings.queue), harness.settings).run_once()
 
     assert report is not None and report.requeued == 1 and report.dispatched == [(job_id, 2)]
     client = redis.Redis.from_url(harness.settings.broker_url)

@@ -22,7 +22,7 @@ from jobstore.models import EpochMetric
 from jobstore.reaper import reap
 from jobstore.repo.commands import request_command
 from jobstore.repo.resume import request_resume
-from worker import signals
+from worker import preemption
 from worker.runner import Identity, RunStatus, run_attempt
 
 IDENTITY = Identity("test@host", 4242, None)
@@ -184,10 +184,10 @@ def test_preempted_job_is_requeued_and_redispatched(harness: Harness) -> None:
     runner.start()
     try:
         harness.wait_epoch(job_id, 1)
-        signals.request_preempt("test: worker shutting down")
+        preemption.request_preempt("test: worker shutting down")
         runner.join(timeout=30)
     finally:
-        signals.clear_preempt()
+        preemption.clear_preempt()
 
     job = harness.job(job_id)
     assert (job.state, job.attempt) == ("queued", 2) and sent == [(job_id, 2)]

@@ -36,12 +36,12 @@ def test_child_handler_first_sigterm_preempts_second_kills() -> None:
     code = textwrap.dedent(
         """
         import os, signal, sys, time
-        from worker import signals
+        from worker import preemption, signals
         signals.install_child_handlers(os.getppid())
-        with signals.preempt_on_sigterm():
+        with preemption.preempt_on_sigterm():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.1)
-            print(signals.preempt_reason(), flush=True)
+            print(preemption.preempt_reason(), flush=True)
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)
             print("survived", flush=True)
