@@ -8,10 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import JobDep, SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES, ApiError, ProblemType, with_problems
 from api.paths import inside
-from api.routes.jobs import JobDep
 from api.schemas import CheckpointPublic
 from jobstore import repo
 from jobstore.models import CheckpointRecord, Job

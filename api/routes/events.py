@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import JobDep, SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES
-from api.routes.jobs import JobDep
 from api.schemas import CURSOR_MAX, EventPublic, EventsPage
 from jobstore import repo
 from jobstore.events import EventKind
