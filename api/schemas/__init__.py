@@ -45,6 +45,7 @@ from api.schemas.jobs import (
     RestoreStatus,
 )
 from api.schemas.metrics import MetricPublic, MetricsPage
+from api.schemas.uploads import UploadPublic, UploadsPage
 
 __all__ = [
     "CHECKPOINT_REF",
@@ -79,4 +80,6 @@ __all__ = [
     "StageNumber",
     "StageOverrides",
     "StageRequest",
+    "UploadPublic",
+    "UploadsPage",
 ]
