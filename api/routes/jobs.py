@@ -19,6 +19,7 @@ from api.deps import (
 )
 from api.dispatch import dispatch_after_commit
 from api.errors import PROBLEM_RESPONSES, with_problems
+from api.paging import PageCursor, PageLimit, page_size
 from api.paths import PathKind, confine
 from api.schemas import JobsPage, JobStatus
 from api.settings import ApiSettings
@@ -87,15 +88,11 @@ def list_jobs(
     parent: Annotated[
         str | None, Query(pattern=JOB_ID_PATTERN, description="jobs forked from this one")
     ] = None,
-    limit: Annotated[
-        int | None, Query(ge=1, description="page size (bounded by the server's maximum)")
-    ] = None,
-    cursor: Annotated[
-        str | None, Query(max_length=512, description="next_cursor of the previous page")
-    ] = None,
+    limit: PageLimit = None,
+    cursor: PageCursor = None,
 ) -> JobsPage:
     """List jobs, newest first, one page at a time."""
-    size = min(limit or settings.default_page_size, settings.max_page_size)
+    size = page_size(settings, limit)
     page = repo.list_jobs(
         session, limit=size, cursor=cursor, states=state, stage=stage, name=name, parent_job_id=parent
     )

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import ActorDep, EngineDep, SettingsDep
 from api.errors import problems
+from api.paging import PageCursor, PageLimit
 from api.schemas.uploads import UploadPublic, UploadsPage
 from api.uploads import service
 from api.uploads.receive import FILE_FIELD
@@ -90,13 +91,9 @@ upload_dataset = _upload_route(
 )
 
 
-Limit = Annotated[int | None, Query(ge=1, description="page size (bounded by the server's maximum)")]
-Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
-
-
 @router.get(MODELS, response_model=UploadsPage, responses=problems(422))
 def list_models(
-    engine: EngineDep, settings: SettingsDep, limit: Limit = None, cursor: Cursor = None
+    engine: EngineDep, settings: SettingsDep, limit: PageLimit = None, cursor: PageCursor = None
 ) -> UploadsPage:
     """List uploaded models, newest first."""
     return list_page(engine, settings, UploadKind.MODEL, limit, cursor)
@@ -104,7 +101,7 @@ def list_models(
 
 @router.get(DATASETS, response_model=UploadsPage, responses=problems(422))
 def list_datasets(
-    engine: EngineDep, settings: SettingsDep, limit: Limit = None, cursor: Cursor = None
+    engine: EngineDep, settings: SettingsDep, limit: PageLimit = None, cursor: PageCursor = None
 ) -> UploadsPage:
     """List uploaded datasets, newest first."""
     return list_page(engine, settings, UploadKind.DATASET, limit, cursor)

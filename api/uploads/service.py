@@ -16,6 +16,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from api.errors import ApiError, ProblemType, invalid_field
+from api.paging import page_size
 from api.schemas.uploads import UploadPublic, UploadsPage
 from api.settings import ApiSettings
 from api.uploads import store
@@ -163,9 +164,8 @@ def _earlier(engine: Engine, kind: Collection, sha256: str, root: Path) -> Uploa
 def list_page(
     engine: Engine, settings: ApiSettings, kind: UploadKind, limit: int | None, cursor: str | None
 ) -> UploadsPage:
-    size = min(limit or settings.default_page_size, settings.max_page_size)
     with read_session(engine) as session:
-        page = repo.list_uploads(session, kind=kind, limit=size, cursor=cursor)
+        page = repo.list_uploads(session, kind=kind, limit=page_size(settings, limit), cursor=cursor)
     return UploadsPage(data=[public(u) for u in page.items], next_cursor=page.next_cursor)
 
 
