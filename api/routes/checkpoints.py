@@ -13,12 +13,10 @@ from api.errors import PROBLEM_RESPONSES, ApiError, ProblemType, with_problems
 from api.paths import inside
 from api.schemas import CheckpointPublic
 from jobstore import repo
+from jobstore.artifacts import ALIASES, BEST_ONNX, BEST_PT, LAST_PT
 from jobstore.models import CheckpointRecord, Job
 
 router = APIRouter(prefix="/jobs", tags=["checkpoints"])
-
-BEST_PT, LAST_PT, BEST_ONNX = "best.pt", "last.pt", "best.onnx"
-ALIASES = (BEST_PT, LAST_PT, BEST_ONNX)
 
 
 def artifact_url(job: Job, path: str) -> str:

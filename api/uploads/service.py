@@ -26,6 +26,7 @@ from api.uploads.parquet_data import check_parquet
 from api.uploads.receive import FILE_FIELD, Received, receive
 from api.uploads.rejected import RejectedError
 from api.uploads.zip_data import check_zip
+from jobstore.artifacts import PARQUET_NAME
 from jobstore.db import read_session, write_transaction
 from jobstore.models import Upload, new_id
 from jobstore.repo import uploads as repo
@@ -144,7 +145,7 @@ def _place(
         dataset = check_zip(received.path, partial, limits)
     elif magic.startswith(PARQUET_MAGIC):
         dataset = check_parquet(received.path, limits)
-        store.move_into(received.path, partial, store.PARQUET_NAME)
+        store.move_into(received.path, partial, PARQUET_NAME)
     else:
         raise DatasetRejectedError(Rejection.FORMAT, "neither a parquet file nor a zip archive")
     return "", {"dataset": dataset.to_dict()}
