@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -17,7 +17,9 @@ from api.auth import OperatorDep as OperatorDep
 from api.dispatch import Dispatcher
 from api.lifespan import Resources
 from api.settings import ApiSettings
+from jobstore import repo
 from jobstore.db import TransactionFactory, read_session, transaction_factory
+from jobstore.models import Job
 
 
 def get_resources(request: Request) -> Resources:
@@ -49,8 +51,28 @@ def get_transaction(engine: Annotated[Engine, Depends(get_engine)]) -> Transacti
     return transaction_factory(engine)
 
 
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="a repeat with the same key and body returns the original job (200) instead of a new one",
+    ),
+]
+
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 TransactionDep = Annotated[TransactionFactory, Depends(get_transaction)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+
+
+def job_of(session: SessionDep, job_id: str) -> Job:
+    """The path's job, or a 404 problem (a dependency, so streams check before they start)."""
+    return repo.get_job(session, job_id)
+
+
+JobDep = Annotated[Job, Depends(job_of)]

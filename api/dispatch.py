@@ -7,11 +7,14 @@ given up rather than holding an HTTP request hostage to a broker outage.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
 
 from jobstore.tasknames import TASK_RUN_JOB
+
+log = logging.getLogger(__name__)
 
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
@@ -46,3 +49,11 @@ def _transport_options(broker_url: str) -> dict[str, Any]:
     if broker_url.startswith("redis"):
         return {"socket_connect_timeout": 3, "socket_timeout": 5}
     return {}
+
+
+def dispatch_after_commit(dispatcher: Dispatcher, job_id: str, attempt: int) -> None:
+    """Send the run message; on a broker outage the job stays queued and the reaper re-sends it."""
+    try:
+        dispatcher.dispatch(job_id, attempt)
+    except Exception:
+        log.exception("dispatch of job %s attempt %d failed; the reaper will re-send it", job_id, attempt)

@@ -89,10 +89,6 @@ class ApiError(Exception):
         self.extra = {k: v for k, v in extra.items() if v is not None}
 
 
-def job_not_found(job_id: str) -> ApiError:
-    return ApiError(404, ProblemType.NOT_FOUND, f"no job with id {job_id!r}", "Job not found", job_id=job_id)
-
-
 def conflict(job_id: str, state: str, detail: str) -> ApiError:
     return ApiError(
         409, ProblemType.CONFLICT, detail, "Conflict with the job's state", job_id=job_id, state=state

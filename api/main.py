@@ -34,6 +34,7 @@ from api.routes import (
     uploads,
 )
 from api.settings import api_settings
+from api.uploads import service as upload_service
 from jobstore.parent_death import die_with_parent
 from jobstore.settings import Settings
 from jobstore.text import escape_log_records
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # (per route: api.limits.body_limit).
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(StrictJsonMiddleware)
-    upload_limits = uploads.body_limits(resolved)
+    upload_limits = upload_service.body_limits(resolved)
     limit_of = partial(body_limit, max_json=resolved.max_body_bytes, uploads=upload_limits)
     app.add_middleware(security.BodyLimitMiddleware, limit_of=limit_of)
     app.add_middleware(AuthGateMiddleware)

@@ -9,6 +9,7 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
 from api.errors import ApiError, invalid_field
+from jobstore.paths import within
 
 
 class PathKind(StrEnum):
@@ -39,28 +40,23 @@ def _confine(root: Path, value: str, *, field: str, kind: PathKind) -> str:
     candidate = PurePosixPath(value)
     if ".." in candidate.parts:
         raise _error(field, "must not contain '..'", PathError.OUTSIDE)
-    real_root = root.resolve()
-    target = Path(candidate) if candidate.is_absolute() else root / candidate
-    resolved = target.resolve()  # follows symlinks: a link inside the root may point out of it
-    if not resolved.is_relative_to(real_root):
+    resolved = within(root, value)  # follows symlinks: a link inside the root may point out of it
+    if resolved is None:
         raise _error(field, f"must stay inside the configured {kind_label(field)} root", PathError.OUTSIDE)
     if not resolved.exists():
         raise _error(field, f"{value!r} does not exist under the {kind_label(field)} root", PathError.MISSING)
     if not (resolved.is_dir() if kind is PathKind.DIRECTORY else resolved.is_file()):
         raise _error(field, f"{value!r} is not a {_kind_label(kind)}", PathError.WRONG_KIND)
     if candidate.is_absolute():
-        return resolved.relative_to(real_root).as_posix()
+        return resolved.relative_to(root.resolve()).as_posix()
     return candidate.as_posix()
 
 
 def inside(root: Path, relative: str) -> Path | None:
     """``root / relative`` if it resolves to an existing file inside ``root`` (artifact downloads)."""
     try:
-        real_root = root.resolve()
-        resolved = (real_root / relative).resolve()
-        if ".." in PurePosixPath(relative).parts or not resolved.is_relative_to(real_root):
-            return None
-        return resolved if resolved.is_file() else None
+        resolved = within(root, relative)
+        return resolved if resolved is not None and resolved.is_file() else None
     except (OSError, RuntimeError, ValueError):  # too long, a loop of links, an embedded NUL byte
         return None
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from api.schemas_control import ForkSummary, RestoreStatus
+from api.schemas import ForkSummary, RestoreStatus
 from jobstore import repo
 from jobstore.models import Attempt, Job
 from jobstore.repo.decisions import DecisionAction

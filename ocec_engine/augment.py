@@ -7,7 +7,7 @@ applied to the chosen samples only, as batch tensor ops on the data's device.
 
 OCEC's additive magnitudes (brightness 0.25 / 0.15, noise sigma 0.01-0.03, glare alpha 0.05-0.25)
 are in normalised units, where one unit is the dataset std (about 0.2 pixel): they are applied here
-in units of ``OCEC_UNIT`` = the normalisation std per channel, so a brightness of 0.25 shifts pixels
+in units of ``NORMALISED_UNIT`` = the normalisation std per channel, so a brightness of 0.25 shifts pixels
 by at most 0.25 x 0.195-0.208 (about 0.05), as it did in OCEC. Contrast (a factor), blur, affine
 and JPEG do not depend on the scale.
 
@@ -40,23 +40,23 @@ from ocec_engine.augment_ops import (
 from ocec_engine.config import AugmentPolicy
 from ocec_engine.normalize import STD
 
-OCEC_UNIT = STD  # one unit of OCEC's normalised space, in [0, 1] pixels per channel
+NORMALISED_UNIT = STD  # one unit of OCEC's normalised space, in [0, 1] pixels per channel
 
 POLICIES: dict[AugmentPolicy, list[tuple[Op, float]]] = {
     AugmentPolicy.NONE: [],
     AugmentPolicy.LIGHT: [
         (Affine(degrees=2.0, translate=0.01, scale=(0.98, 1.02)), 0.25),
-        (Brightness(delta=0.10, unit=OCEC_UNIT), 0.30),
+        (Brightness(delta=0.10, unit=NORMALISED_UNIT), 0.30),
         (Contrast(delta=0.10), 0.30),
     ],
     AugmentPolicy.OCEC: [
         (Affine(degrees=3.0, translate=0.02, scale=(0.97, 1.03)), 0.30),
         (GaussianBlur3(sigma=(0.5, 3.0)), 0.20),
-        (GaussianNoise(sigma=(0.01, 0.03), unit=OCEC_UNIT), 0.10),
-        (Brightness(delta=0.25, unit=OCEC_UNIT), 0.35),
+        (GaussianNoise(sigma=(0.01, 0.03), unit=NORMALISED_UNIT), 0.10),
+        (Brightness(delta=0.25, unit=NORMALISED_UNIT), 0.35),
         (Contrast(delta=0.25), 0.35),
-        (Brightness(delta=0.15, unit=OCEC_UNIT), 0.25),
-        (Glare(blobs=(1, 3), sigma=(3.0, 8.0), alpha=(0.05, 0.25), unit=OCEC_UNIT), 0.20),
+        (Brightness(delta=0.15, unit=NORMALISED_UNIT), 0.25),
+        (Glare(blobs=(1, 3), sigma=(3.0, 8.0), alpha=(0.05, 0.25), unit=NORMALISED_UNIT), 0.20),
         (Jpeg(quality=(50, 90)), 0.20),
     ],
 }

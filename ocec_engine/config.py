@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ocec_engine.plain import plain
+
 
 class MarginMethod(StrEnum):
     NONE = "none"
@@ -93,7 +95,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (str/int/float/bool/None/list/dict) safe for weights_only checkpoints and JSON."""
-        return _plain(dataclasses.asdict(self))
+        return plain(self)  # type: ignore[no-any-return]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -123,13 +125,3 @@ def _gate_from_dict(data: dict[str, Any]) -> StageGateConfig:
     if "on_gate_fail" in values:
         values["on_gate_fail"] = GateFailPolicy(values["on_gate_fail"])
     return StageGateConfig(**values)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, StrEnum):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value

@@ -17,7 +17,6 @@ ONNX next to it.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from ocec_engine.best import baseline_note, carry_best
 from ocec_engine.bootstrap import Prepared, prepare
 from ocec_engine.checkpoint import Layout, kind_path, prune_epochs, serialize, write_atomic
 from ocec_engine.config import AugmentPolicy, TrainConfig
-from ocec_engine.config import _plain as plain_data
 from ocec_engine.errors import EngineError
 from ocec_engine.evaluate import evaluate
 from ocec_engine.gates import GateAction, read_gate
@@ -52,6 +50,7 @@ from ocec_engine.hooks import (
     TrainResult,
 )
 from ocec_engine.optim import build_optimizer, manifest, set_lrs
+from ocec_engine.plain import plain
 from ocec_engine.resume_settings import describe_changes
 from ocec_engine.runstate import Partial
 from ocec_engine.stages import PlanKind, apply_stage, gate_deadline, is_optional, set_train_mode
@@ -225,7 +224,7 @@ class Trainer:
         )
         s.stage.stage, s.stage.entered_epoch = to, epoch
         s.stage.trigger, s.stage.reason = trigger, reason
-        s.stage.transitions.append(_plain(event))
+        s.stage.transitions.append(plain(event))
         self.last_gate = None
         log.info(
             "stage %s -> %s at epoch %d (%s): unfrozen %s", from_stage, to, epoch, trigger.value, unfrozen
@@ -253,7 +252,7 @@ class Trainer:
             unfrozen=list(spec.trainable),
             trainable_params=self._trainable_params(),
         )
-        s.stage.transitions.append(_plain(event))
+        s.stage.transitions.append(plain(event))
         self.hooks.on_stage_change(event)
         self._write([CheckpointKind.STAGE_ENTRY])
 
@@ -288,7 +287,7 @@ class Trainer:
             unfrozen=[],
             trainable_params=self._trainable_params(),
         )
-        s.stage.transitions.append(_plain(event))
+        s.stage.transitions.append(plain(event))
         self.hooks.on_stage_change(event)
 
     # --------------------------------------------------------------- epoch
@@ -419,7 +418,7 @@ class Trainer:
                 "beats_baseline": s.beats_baseline(),  # the best epoch so far vs model A
             },
         )
-        s.history.append(_plain(metrics))
+        s.history.append(plain(metrics))
         s.completed, s.partial = epoch, None
         kinds = [CheckpointKind.EPOCH, CheckpointKind.LAST] + ([CheckpointKind.BEST] if is_best else [])
         self._write(kinds)
@@ -552,8 +551,3 @@ def nonfinite_tensors(model: torch.nn.Module) -> list[str]:
 def _names(names: list[str], limit: int = 5) -> str:
     more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
-
-
-def _plain(obj: Any) -> dict[str, Any]:
-    """A hooks dataclass as plain data (enums to strings) for checkpoints and JSON."""
-    return plain_data(dataclasses.asdict(obj))  # type: ignore[no-any-return]

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-THRESHOLD = 0.5
 FISHER_RIDGE = 1e-3  # relative ridge: lambda = FISHER_RIDGE * trace(S_W) / D
 
 

@@ -140,7 +140,7 @@ class TensorBoardHooks(NullHooks):
             event.epoch,
             f"**{start}** (stage {event.to_stage}) at epoch {event.epoch}, {event.trigger.value}{by}: "
             f"{event.reason}  \nlr: {lrs}; trainable params {event.trainable_params}; "
-            f"unfrozen {len(event.unfrozen)} tensors; evidence {_plain(event.evidence)}",
+            f"unfrozen {len(event.unfrozen)} tensors; evidence {_evidence_text(event.evidence)}",
         )
 
     def on_gate_check(self, check: GateCheck) -> None:
@@ -242,6 +242,6 @@ class TensorBoardHooks(NullHooks):
         )
 
 
-def _plain(evidence: Mapping[str, Any]) -> str:
+def _evidence_text(evidence: Mapping[str, Any]) -> str:
     keep = {k: v for k, v in evidence.items() if isinstance(v, str | int | float | bool) or v is None}
     return ", ".join(f"{k}={v}" for k, v in keep.items()) or "-"

@@ -8,11 +8,12 @@ Every path handed to the engine is absolute and inside its configured root.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from jobstore.paths import within
 from jobstore.settings import Settings
 from jobstore.spec import JobSpec, spec_dict
 from ocec_engine.config import TrainConfig
@@ -108,11 +109,9 @@ def run_dir(settings: Settings, job_id: str) -> Path:
 
 def confined(root: Path, relative: str, what: str, *, must_exist: bool) -> Path:
     """``root / relative`` resolved (symlinks followed), refused when it leaves ``root``."""
-    candidate = PurePosixPath(relative)
-    real_root = root.resolve()
-    target = (real_root / candidate).resolve()
-    if candidate.is_absolute() or ".." in candidate.parts or not target.is_relative_to(real_root):
-        raise JobConfigError(f"{what} {relative!r} leaves its configured root {real_root}")
+    target = within(root, relative, absolute_ok=False)
+    if target is None:
+        raise JobConfigError(f"{what} {relative!r} leaves its configured root {root.resolve()}")
     if must_exist and not target.exists():
         raise JobConfigError(f"{what} {relative!r} not found: {target} does not exist")
     return target

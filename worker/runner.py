@@ -15,7 +15,6 @@ The Celery task is a thin shim over ``run_attempt``; everything here also runs w
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import logging
 import os
@@ -34,6 +33,7 @@ from jobstore.settings import Settings
 from jobstore.states import AttemptOutcome
 from jobstore.tasknames import Dispatch
 from ocec_engine.errors import EngineError
+from ocec_engine.plain import plain
 from worker import preemption
 from worker.command_probe import CommandProbe
 from worker.database import get_engine
@@ -174,7 +174,7 @@ class _Attempt:
         reason = str(result.reason)
         if outcome == AttemptOutcome.PREEMPTED:  # jobstore says "preempted: …" itself
             reason = reason.removeprefix("preempted: ")
-        gate = _plain(result.gate) if result.gate is not None else None
+        gate = plain(result.gate) if result.gate is not None else None
         onnx = self._record_onnx(result)
         if plan.stop_at is not None and outcome in (AttemptOutcome.COMPLETED, AttemptOutcome.STOPPED):
             outcome = AttemptOutcome.STOPPED  # the operator's stop, not the epoch budget
@@ -315,7 +315,3 @@ def _mentions_nan(exc: BaseException) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:500] if text else type(exc).__name__
-
-
-def _plain(value: Any) -> dict[str, Any]:
-    return {k: (str(v) if hasattr(v, "value") else v) for k, v in dataclasses.asdict(value).items()}

@@ -8,18 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import JobDep, SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES, ApiError, ProblemType, with_problems
 from api.paths import inside
-from api.routes.jobs import JobDep
 from api.schemas import CheckpointPublic
 from jobstore import repo
+from jobstore.artifacts import ALIASES, BEST_ONNX, BEST_PT, LAST_PT
 from jobstore.models import CheckpointRecord, Job
 
 router = APIRouter(prefix="/jobs", tags=["checkpoints"])
-
-BEST_PT, LAST_PT, BEST_ONNX = "best.pt", "last.pt", "best.onnx"
-ALIASES = (BEST_PT, LAST_PT, BEST_ONNX)
 
 
 def artifact_url(job: Job, path: str) -> str:

@@ -18,10 +18,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response, status
 
-from api.deps import Actor, ActorDep, DispatcherDep, SessionDep, SettingsDep, TransactionDep
+from api.created import REPLAY, answer_created
+from api.deps import Actor, ActorDep, DispatcherDep, IdempotencyKey, SessionDep, SettingsDep, TransactionDep
+from api.dispatch import dispatch_after_commit
 from api.errors import ApiError, ProblemType, Responses, conflict, invalid_field, with_problems
 from api.routes import decide
-from api.routes.jobs import REPLAY, IdempotencyKey, dispatch_after_commit, location
 from api.schemas import (
     CommandPublic,
     ControlRequest,
@@ -227,6 +228,5 @@ def fork_job(
         )  # fmt: skip
     if fork.created:
         dispatch_after_commit(dispatcher, fork.job.id, fork.job.attempt)
-    response.status_code = status.HTTP_201_CREATED if fork.created else status.HTTP_200_OK
-    response.headers["Location"] = location(fork.job)
+    answer_created(response, fork.job, created=fork.created)
     return load_status(session, repo.get_job(session, fork.job.id))

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from api.routes.jobs import JOB_ID_PATTERN
+from api.deps import JOB_ID_PATTERN
 
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = Jinja2Templates(directory=PACKAGE / "templates")

@@ -12,10 +12,9 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.deps import ActorDep, DispatcherDep, SessionDep, TransactionDep
+from api.dispatch import dispatch_after_commit
 from api.errors import conflict, with_problems
-from api.routes.jobs import dispatch_after_commit
-from api.schemas import JobStatus
-from api.schemas_control import DecideRequest
+from api.schemas import DecideRequest, JobStatus
 from api.status import load_status
 from jobstore import repo
 from jobstore.repo.decisions import Decision

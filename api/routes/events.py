@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import JobDep, SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES
-from api.routes.jobs import JobDep
+from api.paging import page_size
 from api.schemas import CURSOR_MAX, EventPublic, EventsPage
 from jobstore import repo
 from jobstore.events import EventKind
@@ -26,7 +26,7 @@ def list_events(
     kind: Annotated[list[EventKind] | None, Query(description="repeat for several kinds")] = None,
 ) -> EventsPage:
     """List a job's events in order, each with its actor, reason and evidence."""
-    size = min(limit or settings.max_page_size, settings.max_page_size)
+    size = page_size(settings, limit, whole=True)
     rows = repo.list_events(session, job_id=job.id, after_seq=after, limit=size + 1, kinds=kind)
     more = len(rows) > size
     data = [EventPublic.model_validate(row) for row in rows[:size]]

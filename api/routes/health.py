@@ -10,11 +10,10 @@ from api.errors import PROBLEM_JSON, ProblemType
 from api.schemas import HealthStatus
 from jobstore.db import read_session
 from jobstore.migrate import current_revision, head_revision
-from jobstore.repo.workers import presence
+from jobstore.repo.workers import OK, presence
 
 router = APIRouter(tags=["health"])
 
-OK = "ok"
 DEGRADED = "degraded"  # serving, and jobs are accepted, but no worker lives to run them
 
 

@@ -2,51 +2,33 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from api.deps import ActorDep, DispatcherDep, SessionDep, SettingsDep, TransactionDep
-from api.dispatch import Dispatcher
-from api.errors import PROBLEM_RESPONSES, Responses, with_problems
+from api.created import REPLAY, answer_created
+from api.deps import (
+    JOB_ID_PATTERN,
+    ActorDep,
+    DispatcherDep,
+    IdempotencyKey,
+    JobDep,
+    SessionDep,
+    SettingsDep,
+    TransactionDep,
+)
+from api.dispatch import dispatch_after_commit
+from api.errors import PROBLEM_RESPONSES, with_problems
+from api.paging import PageCursor, PageLimit, page_size
 from api.paths import PathKind, confine
 from api.schemas import JobsPage, JobStatus
 from api.settings import ApiSettings
 from api.status import load_status, public
 from jobstore import repo
-from jobstore.models import Job
 from jobstore.spec import JobCreate, SafeText
 from jobstore.states import JobState
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-log = logging.getLogger(__name__)
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        description="a repeat with the same key and body returns the original job (200) instead of a new one",
-    ),
-]
-REPLAY: Responses = {
-    200: {"model": JobStatus, "description": "replay of an earlier request with the same key"}
-}
-JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
-
-
-def location(job: Job) -> str:
-    return f"/jobs/{job.id}"
-
-
-def dispatch_after_commit(dispatcher: Dispatcher, job_id: str, attempt: int) -> None:
-    """Send the run message; on a broker outage the job stays queued and the reaper re-sends it."""
-    try:
-        dispatcher.dispatch(job_id, attempt)
-    except Exception:
-        log.exception("dispatch of job %s attempt %d failed; the reaper will re-send it", job_id, attempt)
 
 
 def confined(create: JobCreate, settings: ApiSettings) -> JobCreate:
@@ -90,8 +72,7 @@ def create_job(
         )
     if result.created:
         dispatch_after_commit(dispatcher, result.job.id, result.job.attempt)
-    response.status_code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-    response.headers["Location"] = location(result.job)
+    answer_created(response, result.job, created=result.created)
     return load_status(session, repo.get_job(session, result.job.id), settings)
 
 
@@ -107,27 +88,15 @@ def list_jobs(
     parent: Annotated[
         str | None, Query(pattern=JOB_ID_PATTERN, description="jobs forked from this one")
     ] = None,
-    limit: Annotated[
-        int | None, Query(ge=1, description="page size (bounded by the server's maximum)")
-    ] = None,
-    cursor: Annotated[
-        str | None, Query(max_length=512, description="next_cursor of the previous page")
-    ] = None,
+    limit: PageLimit = None,
+    cursor: PageCursor = None,
 ) -> JobsPage:
     """List jobs, newest first, one page at a time."""
-    size = min(limit or settings.default_page_size, settings.max_page_size)
+    size = page_size(settings, limit)
     page = repo.list_jobs(
         session, limit=size, cursor=cursor, states=state, stage=stage, name=name, parent_job_id=parent
     )
     return JobsPage(data=[public(job) for job in page.items], next_cursor=page.next_cursor)
-
-
-def job_of(session: SessionDep, job_id: str) -> Job:
-    """The path's job, or a 404 problem (a dependency, so streams check before they start)."""
-    return repo.get_job(session, job_id)
-
-
-JobDep = Annotated[Job, Depends(job_of)]
 
 
 @router.get("/{job_id}", response_model=JobStatus, responses=PROBLEM_RESPONSES)

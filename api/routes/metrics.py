@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import JobDep, SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES
-from api.routes.jobs import JobDep
+from api.paging import page_size
 from api.schemas import CURSOR_MAX, MetricPublic, MetricsPage
 from jobstore import repo
 from jobstore.models import EpochMetric
@@ -26,7 +26,7 @@ def list_metrics(
     include_superseded: Annotated[bool, Query(description="also rows rolled back by a resume")] = False,
 ) -> MetricsPage:
     """List a job's epoch metrics in epoch order (train/val loss, F1, precision, recall, lr per group...)."""
-    size = min(limit or settings.max_page_size, settings.max_page_size)
+    size = page_size(settings, limit, whole=True)
     rows = repo.list_metrics(
         session, job_id=job.id, after_epoch=after_epoch, limit=size + 1, include_superseded=include_superseded
     )

@@ -20,9 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from api.deps import SessionDep
+from api.deps import JobDep, SessionDep
 from api.errors import with_problems
-from api.routes.jobs import JobDep
 from jobstore import repo
 from jobstore.events import EventKind
 from jobstore.models import EpochMetric, Job, JobEvent

@@ -13,9 +13,8 @@ from sqlalchemy import Engine
 
 from api.auth import Actor, ActorDep
 from api.auth.identity import still_valid
-from api.deps import EngineDep, SettingsDep
+from api.deps import EngineDep, JobDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES, invalid_field
-from api.routes.jobs import JobDep
 from api.schemas import CURSOR_MAX, EventPublic, MetricPublic
 from api.sse import FeedItem, FeedPage, StreamTiming, follow
 from jobstore import repo

@@ -7,4 +7,5 @@
   images, zip-slip-safe extraction with size and file-count limits.
 - ``receive``: the request body (multipart or raw) streamed to a staging file with its SHA-256.
 - ``store``: where accepted uploads live under the model and data roots.
+- ``service``: the upload service the routes call: receive, check, place and record an upload.
 """

@@ -20,7 +20,6 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 UPLOADS_DIR = "uploads"
 STAGING_DIR = "staging"
-PARQUET_NAME = "dataset.parquet"  # the engine's name for a one-file parquet dataset
 MAX_NAME = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from jobstore.artifacts import ALIASES, BEST_PT
 from ocec_jobs.cli.client.args import add, usage
 from ocec_jobs.cli.client.connection import Api, target_of
 from ocec_jobs.cli.client.exitcodes import Exit
@@ -15,7 +16,7 @@ from ocec_jobs.cli.client.render import print_json, upload_text
 from ocec_jobs.cli.client.urls import job_path
 
 PLOT = "plot.png"
-ARTIFACTS = ("best.pt", "last.pt", "best.onnx", PLOT)
+ARTIFACTS = (*ALIASES, PLOT)
 UPLOAD_READ_TIMEOUT = 3600.0  # the server checks every image of a dataset before it answers
 CHUNK = 1 << 16
 
@@ -29,7 +30,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "artifact",
         nargs="?",
         metavar="ARTIFACT",
-        default="best.pt",
+        default=BEST_PT,
         help=f"{', '.join(ARTIFACTS)} or a checkpoint path from /checkpoints (default best.pt)",
     )
     download.add_argument(

@@ -192,3 +192,10 @@ def test_a_name_twice_is_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive, "a") as again:
         again.writestr("open/open_0.png", png(7))
     assert "duplicate" in refused(Rejection.UNSAFE, check_zip, archive, tmp_path / "out", LIMITS)
+
+
+def test_the_upload_check_accepts_the_image_extensions_the_engine_reads() -> None:
+    from api.uploads import datasets
+    from ocec_engine.data import folders
+
+    assert datasets.IMAGE_EXTENSIONS == folders.IMAGE_EXTENSIONS
