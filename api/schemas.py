@@ -9,18 +9,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from api.schemas_control import ForkSummary, Reason, RequiredReason, RestoreStatus
-from jobstore.spec import MAX_EPOCHS, Fraction, GateFailPolicy, JobName, LearningRate
+from jobstore.spec import Epochs, JobName, LearningRate, StageGateSpec, StageNumber, optional_fields
 
 CHECKPOINT_REF = r"^(last|best|stage:[1-3]|epoch:[0-9]{1,5})$"
 CheckpointRef = Annotated[
     str, Field(pattern=CHECKPOINT_REF, description="last | best | stage:N (its entry) | epoch:N")
 ]
 CommandKey = Annotated[str, Field(min_length=1, max_length=255)]
-StageNumber = Annotated[int, Field(ge=1, le=3)]
-Epochs = Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
 # Cursors (epochs, event seqs) are 32-bit columns: a larger number is a client error, not a
 # database overflow (a 500 that schemathesis found).
 CURSOR_MAX = 2**31 - 1
@@ -66,21 +64,21 @@ class ResumeRequest(_Request):
         return self.model_dump(include=OVERRIDE_FIELDS, exclude_none=True, mode="json")
 
 
-class StageOverrides(_Request):
-    """Stage-2 settings a fork may change; omitted fields keep the parent's value."""
-
-    gate_f1: Annotated[float, Field(ge=0, le=1.0, allow_inf_nan=False)] | None = None
-    unfreeze_ratio: Fraction | None = None
-    lr_factor: Fraction | None = None
-    lr: LearningRate | None = None
-    on_gate_fail: GateFailPolicy | None = None
-    gate_deadline_epoch: Epochs | None = None
+# The stage-2 settings a fork may change, derived from the spec's section (its bounds, every field
+# optional); omitted fields keep the parent's value. ``epoch`` is not one: stage 2's gate epoch is
+# ``unfreeze_backbone_epoch``.
+StageOverrides = create_model(
+    "StageOverrides",
+    __base__=_Request,
+    __doc__="Stage-2 settings a fork may change; omitted fields keep the parent's value.",
+    **optional_fields(StageGateSpec, exclude={"epoch"}),
+)
 
 
 class ForkRequest(ResumeRequest):
     from_: CheckpointRef = Field(default="best", alias="from")
     name: JobName | None = None
-    stage2: StageOverrides | None = None
+    stage2: StageOverrides | None = None  # type: ignore[valid-type]  # a model derived at import
 
 
 # --- responses ------------------------------------------------------------------------------
