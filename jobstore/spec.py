@@ -122,13 +122,10 @@ class JobCreate(JobSpec):
     name: JobName = "job"
     priority: Annotated[int, Field(ge=-100, le=100)] = 0
 
-    def spec(self) -> JobSpec:
-        return JobSpec.model_validate(self.model_dump(exclude={"name", "priority"}))
-
 
 def spec_dict(spec: JobSpec) -> dict[str, Any]:
-    """The JSON stored on the job row."""
-    return spec.model_dump(mode="json")
+    """The JSON stored on the job row (a ``JobCreate``'s without its bookkeeping fields)."""
+    return spec.model_dump(mode="json", include=set(JobSpec.model_fields))
 
 
 def optional_fields(model: type[BaseModel], *, exclude: Collection[str] = ()) -> dict[str, Any]:
