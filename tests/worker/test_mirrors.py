@@ -3,6 +3,7 @@ defaults, the hook payloads). The worker sees both sides: these tests fail as so
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from enum import StrEnum
 from typing import Any
@@ -27,6 +28,30 @@ RECORDS = [
     (records.StageChange, hooks.StageEvent),
     (records.GateCheckRow, hooks.GateCheck),
 ]
+# train flags whose help names a default: flag -> the spec field ("stage2." / "stage3.": its section)
+HELP_DEFAULTS = {
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "weight_decay": "weight_decay",
+    "warmup_epochs": "warmup_epochs",
+    "seed": "seed",
+    "val_ratio": "val_ratio",
+    "image_size": "image_size",
+    "augment": "augment",
+    "margin_method": "margin_method",
+    "base_channels": "base_channels",
+    "num_blocks": "num_blocks",
+    "dropout": "dropout",
+    "stage2_gate_f1": "stage2.gate_f1",
+    "unfreeze_backbone_ratio": "stage2.unfreeze_ratio",
+    "stage2_lr_factor": "stage2.lr_factor",
+    "on_gate_fail": "stage2.on_gate_fail",
+    "stage3_gate_f1": "stage3.gate_f1",
+    "stage3_lr_factor": "stage3.lr_factor",
+    "stage3_unfreeze_ratio": "stage3.unfreeze_ratio",
+    "stage3_on_gate_fail": "stage3.on_gate_fail",
+}
 # TrainConfig fields a job spec has no say in: the worker sets them (paths, resume, polling) or the
 # engine's own defaults hold (device, kept epoch files)
 WORKER_ONLY = {
@@ -119,3 +144,21 @@ def test_a_fresh_cli_run_starts_from_the_spec_defaults() -> None:
     assert ours.pop("freeze_backbone") is True and cli.freeze_backbone is False
     assert ours == {name: as_spec_value(getattr(cli, name)) for name in ours}
     assert cli.stage3 is None
+
+
+def test_the_cli_help_names_the_spec_defaults() -> None:
+    [sub] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    helps = {action.dest: action.help or "" for action in sub.choices["train"]._actions}
+    ours = spec_defaults(spec.JobSpec, data_root="d")
+    for section, model in (("stage2", spec.StageGateSpec), ("stage3", spec.Stage3Spec)):
+        ours |= {f"{section}.{name}": value for name, value in spec_defaults(model).items()}
+    unnamed = {
+        flag: ours[field]
+        for flag, field in HELP_DEFAULTS.items()
+        if not any(f"default {shown}" in helps[flag] for shown in written(ours[field]))
+    }
+    assert unnamed == {}, "the --help of these flags does not name the spec's default"
+
+
+def written(value: Any) -> set[str]:
+    return {str(value), f"{value:g}"} if isinstance(value, float) else {str(value)}
