@@ -16,7 +16,9 @@ PRODUCT = ("api", "jobstore", "worker", "ocec_engine", "ocec_jobs")
 NAMES = r"OCEC_[A-Z0-9_]+|DATABASE_URL|REDIS_URL|CUDA_VISIBLE_DEVICES"
 VARIABLE = re.compile(rf"\b(?:{NAMES})\b")
 DOCUMENTED = re.compile(rf"`((?:{NAMES}))`")
-NOT_VARIABLES = {"OCEC_JOBS"}  # ocec_engine.weights.SourceFormat.OCEC_JOBS, a checkpoint format name
+# ocec_engine.weights.SourceFormat.OCEC_JOBS, a checkpoint format name; ocec_engine.augment.OCEC_UNIT,
+# a constant
+NOT_VARIABLES = {"OCEC_JOBS", "OCEC_UNIT"}
 
 
 def generator() -> ModuleType:
