@@ -1,7 +1,8 @@
 """Small value sets stored as strings: command kinds and statuses, checkpoint kinds.
 
 ``CommandKind`` and ``CheckpointKind`` mirror ``ocec_engine.hooks`` value for value (jobstore may not
-import the engine), so the worker converts with ``CommandKind(engine_value)``.
+import the engine), so the worker converts with ``CommandKind(engine_value)``;
+tests/worker/test_mirrors.py checks the copies.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Plain records the worker hands to the repository, mirroring ``ocec_engine.hooks`` field for field.
 
-jobstore may not import the engine, so these repeat its payload shapes; a worker converts with
-``EpochRow(**dataclasses.asdict(metrics))`` (likewise ``StageChange``, ``GateCheckRow``,
-``CheckpointRow``). Enum values arrive as the engine's ``StrEnum`` members and are stored as strings.
+jobstore may not import the engine, so these repeat its payload shapes; the worker converts with
+``worker.hooks.record_of`` (a field a record lacks is an error, not dropped), and
+tests/worker/test_mirrors.py fails when the two sides differ. Enum values arrive as the engine's
+``StrEnum`` members and are stored as strings.
 """
 
 from __future__ import annotations

@@ -8,10 +8,12 @@ worker, and never trusted from the client.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from jobstore.text import check_safe
 
@@ -40,6 +42,9 @@ class AugmentPolicy(StrEnum):
 
 LearningRate = Annotated[float, Field(gt=0, le=1.0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0, le=1.0, allow_inf_nan=False)]
+GateF1 = Annotated[float, Field(ge=0, le=1.0, allow_inf_nan=False)]
+Epochs = Annotated[int, Field(ge=1, le=MAX_EPOCHS)]  # an epoch number or an epoch budget
+StageNumber = Annotated[int, Field(ge=1, le=3)]
 RelPath = Annotated[str, Field(min_length=1, max_length=1024)]
 # Free text people read (names, filters): no control or bidi characters (jobstore.text).
 SafeText = Annotated[str, AfterValidator(check_safe)]
@@ -50,18 +55,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
 
+# A gated stage's settings: the one declaration of their names, bounds and defaults (the API's fork
+# overrides derive from it; tests/worker/test_mirrors.py checks the engine's StageGateConfig copy).
 class StageGateSpec(_Strict):
-    gate_f1: Annotated[float, Field(ge=0, le=1.0, allow_inf_nan=False)] = 0.80
+    gate_f1: GateF1 = 0.80
     unfreeze_ratio: Fraction = 0.5
     lr_factor: Fraction = 0.05
     lr: LearningRate | None = None
     on_gate_fail: GateFailPolicy = GateFailPolicy.KEEP_TRYING
-    gate_deadline_epoch: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] | None = None
-    epoch: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] | None = None
+    gate_deadline_epoch: Epochs | None = None
+    epoch: Epochs | None = None
 
 
 class Stage3Spec(StageGateSpec):
-    gate_f1: Annotated[float, Field(ge=0, le=1.0, allow_inf_nan=False)] = 0.85
+    gate_f1: GateF1 = 0.85
     unfreeze_ratio: Fraction = 1.0
     lr_factor: Fraction = 0.025
 
@@ -71,12 +78,12 @@ class JobSpec(_Strict):
 
     data_root: RelPath
     pretrain: RelPath | None = None
-    stage: Annotated[int, Field(ge=1, le=3)] = 1
+    stage: StageNumber = 1
     lr: LearningRate = 1e-4
-    epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 30
+    epochs: Epochs = 30
     batch_size: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 256
     freeze_backbone: bool = True
-    unfreeze_backbone_epoch: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] | None = None
+    unfreeze_backbone_epoch: Epochs | None = None
     stage2: StageGateSpec = Field(default_factory=StageGateSpec)
     stage3: Stage3Spec | None = None
     margin_method: MarginMethod = MarginMethod.COSFACE
@@ -115,10 +122,22 @@ class JobCreate(JobSpec):
     name: JobName = "job"
     priority: Annotated[int, Field(ge=-100, le=100)] = 0
 
-    def spec(self) -> JobSpec:
-        return JobSpec.model_validate(self.model_dump(exclude={"name", "priority"}))
-
 
 def spec_dict(spec: JobSpec) -> dict[str, Any]:
-    """The JSON stored on the job row."""
-    return spec.model_dump(mode="json")
+    """The JSON stored on the job row (a ``JobCreate``'s without its bookkeeping fields)."""
+    return spec.model_dump(mode="json", include=set(JobSpec.model_fields))
+
+
+def optional_fields(model: type[BaseModel], *, exclude: Collection[str] = ()) -> dict[str, Any]:
+    """``model``'s fields as ``pydantic.create_model`` definitions, each optional (None: not given)
+    with the same bounds, so a partial section is checked as the whole one is."""
+    return {
+        name: (_bounded(info) | None, None)
+        for name, info in model.model_fields.items()
+        if name not in exclude
+    }
+
+
+def _bounded(info: FieldInfo) -> Any:
+    """A field's type with its bounds (``Field(ge=...)`` lands in ``metadata``)."""
+    return Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation

@@ -101,7 +101,9 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=float,
         help=f"val share for data without a split (seeded, stratified; default {d.val_ratio})",
     )
-    io.add_argument("--image_size", type=image_size, help="HxW, height first (default 32x64)")
+    io.add_argument(
+        "--image_size", type=image_size, help="HxW, height first (default {}x{})".format(*d.image_size)
+    )
     io.add_argument(
         "--augment",
         choices=[a.value for a in AugmentPolicy],

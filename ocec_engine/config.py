@@ -2,7 +2,9 @@
 
 Field names follow the public OCEC CLI flags (``--unfreeze_backbone_epoch`` → ``unfreeze_backbone_epoch``)
 so a user's existing command line maps one-to-one. ``to_dict``/``from_dict`` give the plain-data form
-that is stored in every checkpoint (``train_config``) and that the job service builds from a job spec.
+that is stored in every checkpoint (``train_config``). The job service's spec (``jobstore.spec``)
+declares the same settings, enums and defaults for a job; the engine may not import it, so it keeps
+this copy, and the worker's tests (tests/worker/test_mirrors.py) fail when the two drift.
 """
 
 from __future__ import annotations

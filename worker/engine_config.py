@@ -1,4 +1,4 @@
-"""A stored job (spec + resume/fork overrides) → the engine's ``TrainConfig``.
+"""A stored job (spec + resume/fork overrides) → the engine's ``TrainConfig``, field by field.
 
 The API validated the spec and confined its paths when the job was submitted; the worker checks
 again here because the database is shared and its rows are not trusted to stay what the API wrote.
@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from jobstore.paths import within
 from jobstore.settings import Settings
-from jobstore.spec import JobSpec, spec_dict
-from ocec_engine.config import TrainConfig
+from jobstore.spec import JobSpec, StageGateSpec
+from ocec_engine.config import AugmentPolicy, GateFailPolicy, MarginMethod, StageGateConfig, TrainConfig
 
 CHECK_EVERY_BATCHES = 1
 STOP_DECISION = "stop"  # jobstore.repo.decisions.DecisionAction.STOP
@@ -73,34 +73,65 @@ def plan_run(spec: dict[str, Any], resume_from: dict[str, Any], job_id: str | No
 def build_train_config(plan: RunPlan, job_id: str, settings: Settings) -> TrainConfig:
     """The engine config of one attempt: output under ``<runs_root>/<job_id>``, paths confined."""
     spec = plan.spec
-    values = spec_dict(spec)
     height, width = (int(v) for v in spec.image_size.split("x"))
-    values.update(
-        data_root=str(confined(settings.data_root, spec.data_root, "data_root", must_exist=True)),
-        pretrain=(  # read on a fresh start only: a resume takes its weights from the checkpoint
-            str(confined(settings.model_root, spec.pretrain, "pretrain", must_exist=plan.resume is None))
-            if spec.pretrain
-            else None
-        ),
-        output_dir=str(run_dir(settings, job_id)),
-        resume=(
-            str(confined(settings.runs_root, plan.resume, "checkpoint", must_exist=True))
-            if plan.resume
-            else None
-        ),
-        resume_stage=plan.resume_stage,
-        resume_commands=plan.resume_commands,
-        # a stop decision: the budget ends at the checkpoint, so the engine trains nothing more
-        epochs=plan.stop_at if plan.stop_at is not None else spec.epochs,
-        image_size=[height, width],
-        # DbHooks answer poll_commands / should_stop from memory (the heartbeat thread does the
-        # database work), so checking after every batch is free and makes "next batch boundary" exact.
-        check_every_batches=CHECK_EVERY_BATCHES,
-    )
     try:
-        return TrainConfig.from_dict(values)
-    except (TypeError, ValueError) as exc:
+        return TrainConfig(
+            data_root=str(confined(settings.data_root, spec.data_root, "data_root", must_exist=True)),
+            pretrain=_pretrain(plan, settings),
+            output_dir=str(run_dir(settings, job_id)),
+            resume=(
+                str(confined(settings.runs_root, plan.resume, "checkpoint", must_exist=True))
+                if plan.resume
+                else None
+            ),
+            resume_stage=plan.resume_stage,
+            resume_commands=plan.resume_commands,
+            stage=spec.stage,
+            # a stop decision: the budget ends at the checkpoint, so the engine trains nothing more
+            epochs=plan.stop_at if plan.stop_at is not None else spec.epochs,
+            batch_size=spec.batch_size,
+            lr=spec.lr,
+            weight_decay=spec.weight_decay,
+            warmup_epochs=spec.warmup_epochs,
+            freeze_backbone=spec.freeze_backbone,
+            unfreeze_backbone_epoch=spec.unfreeze_backbone_epoch,
+            stage2=gate_config(spec.stage2),
+            stage3=gate_config(spec.stage3) if spec.stage3 is not None else None,
+            margin_method=MarginMethod(spec.margin_method),
+            use_amp=spec.use_amp,
+            seed=spec.seed,
+            image_size=(height, width),
+            base_channels=spec.base_channels,
+            num_blocks=spec.num_blocks,
+            dropout=spec.dropout,
+            val_ratio=spec.val_ratio,
+            augment=AugmentPolicy(spec.augment),
+            # DbHooks answer poll_commands / should_stop from memory (the heartbeat thread does the
+            # database work), so checking after every batch is free and makes "next batch boundary" exact.
+            check_every_batches=CHECK_EVERY_BATCHES,
+        )
+    except ValueError as exc:  # an enum value the engine's copy lacks (tests/worker/test_mirrors.py)
         raise JobConfigError(f"the job spec does not fit the engine: {exc}") from exc
+
+
+def gate_config(section: StageGateSpec) -> StageGateConfig:
+    """A gated stage's spec section as the engine's settings (the same fields, checked by a test)."""
+    return StageGateConfig(
+        gate_f1=section.gate_f1,
+        unfreeze_ratio=section.unfreeze_ratio,
+        lr_factor=section.lr_factor,
+        lr=section.lr,
+        on_gate_fail=GateFailPolicy(section.on_gate_fail),
+        gate_deadline_epoch=section.gate_deadline_epoch,
+        epoch=section.epoch,
+    )
+
+
+def _pretrain(plan: RunPlan, settings: Settings) -> str | None:
+    """The start weights, read on a fresh start only: a resume takes its weights from the checkpoint."""
+    if not plan.spec.pretrain:
+        return None
+    return str(confined(settings.model_root, plan.spec.pretrain, "pretrain", must_exist=plan.resume is None))
 
 
 def run_dir(settings: Settings, job_id: str) -> Path:

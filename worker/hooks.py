@@ -219,10 +219,20 @@ def stage_since(history: list[dict[str, Any]], stage: int, restored_epoch: int) 
     return since
 
 
+class RecordDriftError(ValueError):
+    """An engine payload carries a field its jobstore record does not know: the mirrors drifted."""
+
+
 def record_of(cls: type[T], values: dict[str, Any]) -> T:
-    """A jobstore record from an engine payload's fields (fields it does not know are dropped)."""
+    """A jobstore record from an engine payload's fields, refusing one it does not know (a field
+    added to the engine but not to ``jobstore.records`` would otherwise be lost without a word)."""
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in values.items() if k in known})
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise RecordDriftError(
+            f"{cls.__name__} has no field(s) {', '.join(unknown)}: add them to jobstore.records"
+        )
+    return cls(**values)
 
 
 def epoch_row(values: dict[str, Any]) -> EpochRow:

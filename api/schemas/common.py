@@ -6,16 +6,16 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from jobstore.spec import MAX_EPOCHS
+from jobstore.spec import Epochs, StageNumber
 from jobstore.text import check_safe
+
+__all__ = ["Epochs", "StageNumber"]  # the spec's own types, re-exported for the control bodies
 
 CHECKPOINT_REF = r"^(last|best|stage:[1-3]|epoch:[0-9]{1,5})$"
 CheckpointRef = Annotated[
     str, Field(pattern=CHECKPOINT_REF, description="last | best | stage:N (its entry) | epoch:N")
 ]
 CommandKey = Annotated[str, Field(min_length=1, max_length=255)]
-StageNumber = Annotated[int, Field(ge=1, le=3)]
-Epochs = Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
 # Cursors (epochs, event seqs) are 32-bit columns: a larger number is a client error, not a
 # database overflow (a 500 that schemathesis found).
 CURSOR_MAX = 2**31 - 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from api.schemas.common import (
     CheckpointRef,
@@ -21,7 +21,7 @@ from api.schemas.common import (
     _Request,
 )
 from api.schemas.jobs import JobPublic
-from jobstore.spec import Fraction, GateFailPolicy, JobName, LearningRate
+from jobstore.spec import JobName, LearningRate, StageGateSpec, optional_fields
 
 OVERRIDE_FIELDS = {"stage", "lr", "epochs", "unfreeze_backbone_epoch", "stage2"}
 
@@ -54,21 +54,21 @@ class ResumeRequest(_Request):
         return self.model_dump(include=OVERRIDE_FIELDS, exclude_none=True, mode="json")
 
 
-class StageOverrides(_Request):
-    """Stage-2 settings a fork may change; omitted fields keep the parent's value."""
-
-    gate_f1: Annotated[float, Field(ge=0, le=1.0, allow_inf_nan=False)] | None = None
-    unfreeze_ratio: Fraction | None = None
-    lr_factor: Fraction | None = None
-    lr: LearningRate | None = None
-    on_gate_fail: GateFailPolicy | None = None
-    gate_deadline_epoch: Epochs | None = None
+# The stage-2 settings a fork may change, derived from the spec's section (its bounds, every field
+# optional); omitted fields keep the parent's value. ``epoch`` is not one: stage 2's gate epoch is
+# ``unfreeze_backbone_epoch``.
+StageOverrides = create_model(
+    "StageOverrides",
+    __base__=_Request,
+    __doc__="Stage-2 settings a fork may change; omitted fields keep the parent's value.",
+    **optional_fields(StageGateSpec, exclude={"epoch"}),
+)
 
 
 class ForkRequest(ResumeRequest):
     from_: CheckpointRef = Field(default="best", alias="from")
     name: JobName | None = None
-    stage2: StageOverrides | None = None
+    stage2: StageOverrides | None = None  # type: ignore[valid-type]  # a model derived at import
 
 
 class CommandPublic(_Public):

@@ -51,7 +51,6 @@ from jobstore.repo.leases import (
 )
 from jobstore.repo.metrics import list_metrics, record_epoch, supersede_after
 from jobstore.repo.resume import (
-    apply_spec_overrides,
     automatic_resume_point,
     fork_job,
     request_resume,
@@ -84,7 +83,6 @@ __all__ = [
     "Restore",
     "Selector",
     "append_event",
-    "apply_spec_overrides",
     "automatic_resume_point",
     "beat_worker",
     "claim",

@@ -77,10 +77,9 @@ def create_job(
             return _replay(existing, idempotency_key, digest)
     if max_queued is not None and _queued_count(session, owner) >= max_queued:
         raise QuotaExceededError(owner, max_queued)
-    spec = create.spec()
     job = Job(
         name=create.name,
-        spec=spec_dict(spec),
+        spec=spec_dict(create),
         priority=create.priority,
         owner=owner,
         idempotency_key=idempotency_key,
@@ -88,8 +87,8 @@ def create_job(
         parent_job_id=parent_job_id,
         fork_from=dict(fork_from or {}),
         resume_from=dict(resume_from or {}),
-        stage=spec.stage,
-        epochs=spec.epochs,
+        stage=create.stage,
+        epochs=create.epochs,
         state=JobState.QUEUED.value,
         queued_at=now,
         created_at=now,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
@@ -40,6 +40,8 @@ SPEC_OVERRIDES = ("lr", "epochs", "unfreeze_backbone_epoch", "stage2", "stage3")
 SECTIONS = ("stage2", "stage3")  # partial overrides: merged into the job's section
 STOP = "stop"  # the decision that ends the run at its checkpoint (best model exported)
 OVERRIDES = ("stage", *SPEC_OVERRIDES)
+
+S = TypeVar("S", bound=JobSpec)
 
 
 def request_resume(
@@ -67,8 +69,9 @@ def request_resume(
     chosen = parse_selector(selector)
     record = require_checkpoint(session, job_id=job.id, selector=chosen)
     changes = _checked_overrides(overrides, after_epoch=record.epoch)
-    job.spec = _checked_spec(job.spec, changes)
-    job.epochs = int(job.spec["epochs"])
+    spec = _checked_spec(JobSpec, merge_overrides(job.spec, changes), changes)
+    job.spec = spec_dict(spec)
+    job.epochs = spec.epochs
     job.infra_retries = 0
     point = resume_point(record, chosen, changes) | operator_point(actor, reason)
     if decision is not None:
@@ -107,9 +110,9 @@ def fork_job(
     chosen = parse_selector(selector)
     record = _pinned(session, require_checkpoint(session, job_id=parent_id, selector=chosen))
     changes = _checked_overrides(overrides, after_epoch=record.epoch)
-    spec = _checked_spec(parent.spec, changes)
-    create = JobCreate.model_validate(
-        {**spec, "name": name or f"{parent.name}-fork", "priority": parent.priority}
+    merged = merge_overrides(parent.spec, changes)
+    create = _checked_spec(
+        JobCreate, {**merged, "name": name or f"{parent.name}-fork", "priority": parent.priority}, changes
     )
     point = resume_point(record, chosen, changes) | operator_point(actor, reason)
     fork_from = {
@@ -192,15 +195,15 @@ def _pinned(session: Session, record: CheckpointRecord) -> CheckpointRecord:
     return session.exec(query.order_by(col(CheckpointRecord.id).desc()).limit(1)).first() or record
 
 
-def _checked_spec(spec: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """The spec with the overrides applied, refusing a ``stage`` the resulting job does not have."""
-    merged = apply_spec_overrides(spec, changes)
+def _checked_spec(model: type[S], values: Mapping[str, Any], changes: Mapping[str, Any]) -> S:
+    """The merged spec validated (once), refusing a ``stage`` the resulting job does not have."""
+    spec = _validated(model, values)
     stage = changes.get("stage")
-    if stage is not None and stage > 1 and not merged.get("freeze_backbone", True):
+    if stage is not None and stage > 1 and not spec.freeze_backbone:
         raise InvalidResumeError(f"stage {stage}: a full fine-tune (freeze_backbone off) has no stages")
-    if stage == 3 and not merged.get("stage3"):
+    if stage == 3 and spec.stage3 is None:
         raise InvalidResumeError("stage 3 is not configured for this job (no stage3 section)")
-    return merged
+    return spec
 
 
 def _checked_overrides(overrides: Mapping[str, Any] | None, *, after_epoch: int) -> dict[str, Any]:
@@ -217,8 +220,8 @@ def _checked_overrides(overrides: Mapping[str, Any] | None, *, after_epoch: int)
     return changes
 
 
-def apply_spec_overrides(spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``spec`` with the spec-level overrides applied, validated as a ``JobSpec``."""
+def merge_overrides(spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` with the spec-level overrides applied (sections merged), not validated yet."""
     merged = dict(spec)
     for key in SPEC_OVERRIDES:
         if key in SECTIONS and key in overrides:
@@ -228,8 +231,12 @@ def apply_spec_overrides(spec: Mapping[str, Any], overrides: Mapping[str, Any]) 
             merged[key] = {**dict(merged.get(key) or {}), **given}
         elif key in overrides:
             merged[key] = overrides[key]
+    return merged
+
+
+def _validated(model: type[S], values: Mapping[str, Any]) -> S:
     try:
-        return spec_dict(JobSpec.model_validate(merged))
+        return model.model_validate(values)
     except ValidationError as exc:
         raise InvalidResumeError(
             f"the overrides make an invalid job spec: {exc}", errors=exc.errors()

@@ -106,3 +106,21 @@ def test_helpers(settings: Settings) -> None:
     inside = str(settings.runs_root / "j" / "last.pt")
     assert relative_to_runs(settings, inside) == "j/last.pt"
     assert relative_to_runs(settings, "/tmp/x.pt") == "/tmp/x.pt"
+
+
+def test_every_spec_setting_reaches_the_engine_as_given(settings: Settings) -> None:
+    """No default in the spec: each field differs from the engine's, so a field mapped from the wrong
+    one (or left to the engine's default) shows."""
+    section = {"gate_f1": 0.61, "unfreeze_ratio": 0.31, "lr_factor": 0.21, "lr": 0.003,
+               "on_gate_fail": "stop", "gate_deadline_epoch": 9, "epoch": 4}  # fmt: skip
+    given = {
+        "stage": 3, "lr": 0.002, "epochs": 11, "batch_size": 17, "freeze_backbone": True,
+        "unfreeze_backbone_epoch": 3, "stage2": section, "margin_method": "arcface", "use_amp": True,
+        "warmup_epochs": 2, "weight_decay": 0.03, "seed": 5, "image_size": "40x24", "base_channels": 12,
+        "num_blocks": 3, "dropout": 0.15, "val_ratio": 0.35, "augment": "light",
+        "stage3": {**section, "gate_f1": 0.71, "on_gate_fail": "pause", "epoch": 6},
+    }  # fmt: skip
+    config = build_train_config(plan_run(_spec(**given), {}), "j", settings).to_dict()
+    assert {name: config[name] for name in given} == {**given, "image_size": [40, 24]}
+    assert config["data_root"] == str(settings.data_root / "setB")
+    assert config["pretrain"] == str(settings.model_root / "A.pt")

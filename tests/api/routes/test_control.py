@@ -390,6 +390,9 @@ def test_fork_of_a_job_without_checkpoints_is_409(client: TestClient, job_body: 
         ({"stage2": {"unfreeze_ratio": 1.5}}, "stage2.unfreeze_ratio"),
         ({"stage2": {"depth": 3}}, "stage2.depth"),
         ({"stage2": {"lr_factor": 0}}, "stage2.lr_factor"),
+        ({"stage2": {"gate_f1": 1.5}}, "stage2.gate_f1"),  # the spec's bounds, derived
+        ({"stage2": {"on_gate_fail": "maybe"}}, "stage2.on_gate_fail"),
+        ({"stage2": {"gate_deadline_epoch": 0}}, "stage2.gate_deadline_epoch"),
         ({"name": ""}, "name"),
         ({"from": "worst"}, "from"),
     ],

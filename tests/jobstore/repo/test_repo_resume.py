@@ -116,3 +116,26 @@ def test_fork_links_the_child_to_the_parent(engine: Engine, paused: tuple[str, i
         assert repo.list_jobs(session, parent_job_id=parent_id).items[0].id == child.id
     assert forked.evidence["child_job_id"] == child.id and forked.actor == "bob"
     assert load(parent_id).state == JobState.PAUSED
+
+
+def fork(engine: Engine, parent_id: str, **overrides: object) -> None:
+    with write_transaction(engine) as session:
+        repo.fork_job(session, parent_id=parent_id, overrides=overrides, actor="bob", reason="")
+
+
+def test_a_fork_refuses_a_spec_it_cannot_run_and_names_the_field(
+    engine: Engine, paused: tuple[str, int], load
+) -> None:  # type: ignore[no-untyped-def]
+    parent_id, _ = paused
+    with pytest.raises(InvalidResumeError) as caught:
+        fork(engine, parent_id, stage2={"gate_f1": 2.0})
+    assert [e["loc"] for e in caught.value.errors] == [("stage2", "gate_f1")]
+    with pytest.raises(InvalidResumeError, match="stage 3 is not configured"):
+        fork(engine, parent_id, stage=3)
+    with write_transaction(engine) as session:
+        repo.get_job(session, parent_id).name = "n" * 200  # the child's default name would be too long
+    with pytest.raises(InvalidResumeError) as caught:
+        fork(engine, parent_id)
+    assert [e["loc"] for e in caught.value.errors] == [("name",)]
+    with read_session(engine) as session:
+        assert repo.list_jobs(session, parent_job_id=parent_id).items == []
