@@ -13,6 +13,7 @@ from sqlmodel import Session
 from api.schemas import BaselineStatus, GateStatus, JobLinks, JobPublic, JobStatus
 from api.steering import forks_of, pending_decision, restore_of
 from jobstore import repo
+from jobstore.gates import gate_epoch, gate_settings
 from jobstore.models import Attempt, Job, utcnow
 from jobstore.repo.workers import presence, worker_live
 from jobstore.settings import Settings
@@ -55,18 +56,16 @@ def next_gate(job: Job) -> GateStatus | None:
         spec = JobSpec.model_validate(job.spec)
     except ValidationError:  # a row written under an older spec: show the status without its gate
         return None
-    if job.stage == 1:
-        gate, target, earliest = spec.stage2, 2, spec.unfreeze_backbone_epoch
-    elif job.stage == 2 and spec.stage3 is not None:
-        gate, target, earliest = spec.stage3, 3, spec.stage3.epoch
-    else:
+    target = job.stage + 1
+    gate = gate_settings(spec, target)
+    if gate is None:
         return None
     check = job.gate if job.gate.get("stage") == target else {}
     last_f1 = _float(check["f1"]) if "f1" in check else _float(job.latest_metrics.get("val_f1"))
     return GateStatus(
         stage=target,
         threshold=gate.gate_f1,
-        earliest_epoch=earliest,
+        earliest_epoch=gate_epoch(spec, target),
         policy=str(gate.on_gate_fail),
         deadline_epoch=gate.gate_deadline_epoch,
         last_f1=last_f1,

@@ -67,6 +67,18 @@ class StageGateSpec(_Strict):
     epoch: Epochs | None = None
 
 
+class Stage2Spec(StageGateSpec):
+    """Stage 2's gate epoch is ``unfreeze_backbone_epoch`` (``jobstore.gates``): an ``epoch`` here
+    would be ignored, so it is refused (422 naming ``stage2.epoch``); a stored null still loads."""
+
+    @field_validator("epoch")
+    @classmethod
+    def _no_epoch(cls, value: int | None) -> int | None:
+        if value is not None:
+            raise ValueError("stage 2 has no epoch of its own: its gate epoch is unfreeze_backbone_epoch")
+        return value
+
+
 class Stage3Spec(StageGateSpec):
     gate_f1: GateF1 = 0.85
     unfreeze_ratio: Fraction = 1.0
@@ -84,7 +96,7 @@ class JobSpec(_Strict):
     batch_size: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 256
     freeze_backbone: bool = True
     unfreeze_backbone_epoch: Epochs | None = None
-    stage2: StageGateSpec = Field(default_factory=StageGateSpec)
+    stage2: Stage2Spec = Field(default_factory=Stage2Spec)
     stage3: Stage3Spec | None = None
     margin_method: MarginMethod = MarginMethod.COSFACE
     use_amp: bool = False

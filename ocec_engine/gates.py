@@ -1,9 +1,11 @@
-"""Gate decisions at an epoch boundary: a pure function of plan, stage state, epoch and the last F1.
+"""Gate decisions at an epoch boundary: a pure function of the gates, stage state, epoch and the
+last F1. Torch-free, so the tests' fake engine reads its gates with this same function.
 
 The gate into stage N+1 is read at the boundary before epoch ``e`` when
 
-* the plan is progressive and stage N+1 is configured with a gate epoch (stage 2: U =
-  ``unfreeze_backbone_epoch``, no automatic stage 2 without it; stage 3: ``stage3.epoch`` or any);
+* the plan is progressive and stage N+1 is configured with a gate epoch (``stage_plan.gate_epoch``:
+  stage 2: U = ``unfreeze_backbone_epoch``, no automatic stage 2 without it; stage 3:
+  ``stage3.epoch`` or any);
 * ``e >= gate epoch``;
 * the F1 belongs to the current stage: at least one epoch was trained in it, or it is the run's
   starting stage (then the start-of-run evaluation counts, so U = 1 can open on the pretrain's F1)
@@ -20,12 +22,13 @@ stops.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from ocec_engine.config import GateFailPolicy
 from ocec_engine.hooks import GateCheck, StageTrigger
-from ocec_engine.stages import PlanKind, StagePlan, StageState, gate_deadline, is_optional
+from ocec_engine.stage_plan import Gate, StageState, gate_deadline, is_optional
 
 
 class GateAction(StrEnum):
@@ -44,22 +47,25 @@ class GateDecision:
 
 
 def read_gate(
-    plan: StagePlan, state: StageState, epoch: int, epochs: int, last_f1: float | None
+    gates: Mapping[int, Gate], state: StageState, epoch: int, epochs: int, last_f1: float | None
 ) -> GateDecision | None:
-    """The decision at the boundary before ``epoch``, or None when no gate is read there."""
-    if plan.kind is not PlanKind.PROGRESSIVE or last_f1 is None:
+    """The decision at the boundary before ``epoch``, or None when no gate is read there.
+
+    ``gates``: ``StagePlan.gates`` (or ``stage_plan.config_gates``), empty for a full fine-tune.
+    """
+    if last_f1 is None:
         return None
     target = state.stage + 1
-    spec = plan.stages.get(target)
-    if spec is None or spec.gate is None:
+    spec = gates.get(target)
+    if spec is None:
         return None
-    if target == 2 and spec.gate_epoch is None:
+    if target == 2 and spec.epoch is None:
         return None  # no unfreeze epoch: stage 2 only when forced
-    if epoch < (spec.gate_epoch or 1):
+    if epoch < (spec.epoch or 1):
         return None
     if epoch <= state.entered_epoch and (state.trigger is not StageTrigger.START or is_optional(target)):
         return None  # no F1 measured in this stage yet (stage 3 always waits for one stage-2 epoch)
-    gate = spec.gate
+    gate = spec.settings
     policy = gate.on_gate_fail
     past = epoch > gate_deadline(gate, epochs) + 1
     if is_optional(target) and policy is GateFailPolicy.KEEP_TRYING and past:
@@ -70,7 +76,7 @@ def read_gate(
         return _decide(
             GateAction.ENTER, epoch, target, last_f1, gate.gate_f1, True, policy, f"{evidence}: enter"
         )
-    if policy is GateFailPolicy.PAUSE and _paused_before(state, target, spec.gate_epoch or 1):
+    if policy is GateFailPolicy.PAUSE and _paused_before(state, target, spec.epoch or 1):
         policy = GateFailPolicy.KEEP_TRYING  # the operator resumed after the pause: keep trying
         evidence += " (resumed after a gate pause: keep trying)"
     if policy is GateFailPolicy.KEEP_TRYING:

@@ -127,7 +127,7 @@ class Trainer:
         self._apply_forced(epoch)
         if stop is not None:
             return self._interrupt(epoch, stop)
-        decision = read_gate(self.s.plan, self.s.stage, epoch, self.config.epochs, self.s.last_f1)
+        decision = read_gate(self.s.plan.gates, self.s.stage, epoch, self.config.epochs, self.s.last_f1)
         if decision is None:
             return None
         check = decision.check

@@ -1,5 +1,6 @@
-"""Stages as explicit state: a ``StagePlan`` (what each stage trains, at which lr, behind which gate)
-and a ``StageState`` (where the run is), plus ``apply_stage`` which brings a model to a stage.
+"""Stages on a model: ``build_plan`` turns a model and a config into a ``StagePlan`` and
+``apply_stage`` brings a model to a stage (the plan and state records themselves, torch-free, live in
+``stage_plan``; they are re-exported here).
 
 Units. The backbone is cut into whole units, front to back (``model.backbone_blocks``: the stem,
 then ``features.0`` ... ``features.N-1``; a conv and its BatchNorm always move together). Stage 2
@@ -20,104 +21,25 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ocec_engine.config import GateFailPolicy, StageGateConfig, TrainConfig
 from ocec_engine.errors import EngineError
-from ocec_engine.hooks import StageTrigger
 from ocec_engine.model import backbone_blocks, dead_parameter_prefixes, head_parameter_prefixes
-
-FULL_STAGE = 1  # a plain full fine-tune (freeze_backbone=False) reports stage 1 with plan kind "full"
-LAST_REQUIRED_STAGE = 2  # stages after it (3) are optional: a run that never enters them still completes
-
-
-def is_optional(stage: int) -> bool:
-    return stage > LAST_REQUIRED_STAGE
-
-
-class BNPolicy(StrEnum):
-    FROZEN_EVAL = "frozen-eval"  # BN of frozen units in eval mode (stats fixed); trainable BN trains
-
-
-class PlanKind(StrEnum):
-    PROGRESSIVE = "progressive"
-    FULL = "full"
-
-
-@dataclass(frozen=True)
-class Unit:
-    name: str
-    params: tuple[str, ...]
-    elements: int
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    stage: int
-    trainable_units: tuple[str, ...]  # backbone units that train (a suffix)
-    trainable: tuple[str, ...]  # every trainable parameter name, registration order
-    lr: float  # base lr of every param group in this stage
-    lr_rule: str  # how ``lr`` was derived, for logs and docs
-    ratio_requested: float
-    ratio_achieved: float  # trainable backbone elements / backbone elements
-    gate: StageGateConfig | None = None  # the gate that leads into this stage (2, 3)
-    gate_epoch: int | None = None  # earliest epoch the gate is read
-    bn_policy: BNPolicy = BNPolicy.FROZEN_EVAL
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "trainable_units": list(self.trainable_units),
-            "trainable_tensors": len(self.trainable),
-            "lr": self.lr,
-            "lr_rule": self.lr_rule,
-            "ratio_requested": self.ratio_requested,
-            "ratio_achieved": round(self.ratio_achieved, 6),
-            "gate_f1": self.gate.gate_f1 if self.gate else None,
-            "gate_epoch": self.gate_epoch,
-            "on_gate_fail": str(self.gate.on_gate_fail) if self.gate else None,
-            "bn_policy": str(self.bn_policy),
-        }
-
-
-@dataclass(frozen=True)
-class StagePlan:
-    kind: PlanKind
-    units: tuple[Unit, ...]
-    head: tuple[str, ...]  # live head parameter names
-    stages: dict[int, StageSpec]
-    backbone_elements: int
-
-    @property
-    def max_stage(self) -> int:
-        return max(self.stages)
-
-    def spec(self, stage: int) -> StageSpec:
-        if stage not in self.stages:
-            raise EngineError(f"stage {stage} is not configured (stages: {sorted(self.stages)})")
-        return self.stages[stage]
-
-    def frozen_prefix(self, stage: int) -> int:
-        """How many leading backbone units are frozen in ``stage``."""
-        return len(self.units) - len(self.spec(stage).trainable_units)
-
-    def newly_unfrozen(self, from_stage: int | None, to_stage: int) -> list[str]:
-        before = set(self.spec(from_stage).trainable) if from_stage in self.stages else set()
-        return [name for name in self.spec(to_stage).trainable if name not in before]
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "kind": str(self.kind),
-            "units": [{"name": u.name, "elements": u.elements} for u in self.units],
-            "backbone_elements": self.backbone_elements,
-            "head": list(self.head),
-            "stages": {str(k): v.describe() for k, v in sorted(self.stages.items())},
-        }
+from ocec_engine.stage_plan import (
+    FULL_STAGE,
+    BNPolicy,
+    PlanKind,
+    StagePlan,
+    StageSpec,
+    StageState,
+    Unit,
+    config_gates,
+    gate_deadline,
+    is_optional,
+)
 
 
 def model_units(model: nn.Module) -> tuple[Unit, ...]:
@@ -193,21 +115,14 @@ def build_plan(model: nn.Module, config: TrainConfig) -> StagePlan:
         full = _spec(FULL_STAGE, units, units, head, order, base, 1.0)
         return StagePlan(PlanKind.FULL, units, head, {FULL_STAGE: full}, elements)
     stages = {1: _spec(1, units, (), head, order, base, 0.0)}
-    s2 = config.stage2
+    gates = config_gates(config)
+    s2 = gates[2].settings
     suffix2 = suffix_for_ratio(units, s2.unfreeze_ratio)
     stages[2] = _spec(
-        2,
-        units,
-        suffix2,
-        head,
-        order,
-        _stage_lr(config, s2),
-        s2.unfreeze_ratio,
-        s2,
-        config.unfreeze_backbone_epoch,
+        2, units, suffix2, head, order, _stage_lr(config, s2), s2.unfreeze_ratio, s2, gates[2].epoch
     )
-    if config.stage3 is not None:
-        s3 = config.stage3
+    if 3 in gates:
+        s3 = gates[3].settings
         suffix3 = suffix_for_ratio(units, s3.unfreeze_ratio)
         if len(suffix3) <= len(suffix2):
             raise EngineError(
@@ -215,7 +130,7 @@ def build_plan(model: nn.Module, config: TrainConfig) -> StagePlan:
                 f"({', '.join(u.name for u in suffix2)}); use a larger ratio (1.0 = whole backbone)"
             )
         stages[3] = _spec(
-            3, units, suffix3, head, order, _stage_lr(config, s3), s3.unfreeze_ratio, s3, s3.epoch
+            3, units, suffix3, head, order, _stage_lr(config, s3), s3.unfreeze_ratio, s3, gates[3].epoch
         )
     if config.stage not in stages:
         raise EngineError(f"cannot start in stage {config.stage}: configured stages are {sorted(stages)}")
@@ -271,55 +186,6 @@ def trainability_fingerprint(model: nn.Module, group_names: dict[str, str]) -> s
     for name, param in model.named_parameters():
         digest.update(f"{name}:{int(param.requires_grad)}:{group_names.get(name, '-')};".encode())
     return digest.hexdigest()[:16]
-
-
-@dataclass
-class StageState:
-    """Where the run is; saved in every checkpoint."""
-
-    stage: int
-    entered_epoch: int  # first epoch trained in this stage
-    trigger: StageTrigger = StageTrigger.START
-    reason: str = ""
-    handled_commands: list[str] = field(default_factory=list)  # ids applied or refused (dedupe)
-    pending_commands: list[dict[str, Any]] = field(default_factory=list)  # FORCE_STAGE awaiting a boundary
-    transitions: list[dict[str, Any]] = field(default_factory=list)  # StageEvent dicts, oldest first
-    paused_gates: list[int] = field(default_factory=list)  # stages whose gate already paused the run
-    # gate stage -> the epoch whose boundary paused it; moving that gate's epoch past it re-arms the
-    # pause (an operator who extends the stage is asked again when the gate is read next)
-    paused_at: dict[int, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "entered_epoch": self.entered_epoch,
-            "trigger": str(self.trigger),
-            "reason": self.reason,
-            "handled_commands": list(self.handled_commands),
-            "pending_commands": [dict(c) for c in self.pending_commands],
-            "transitions": [dict(t) for t in self.transitions],
-            "paused_gates": list(self.paused_gates),
-            "paused_at": {str(k): v for k, v in self.paused_at.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StageState:
-        return cls(
-            stage=int(data["stage"]),
-            entered_epoch=int(data["entered_epoch"]),
-            trigger=StageTrigger(data.get("trigger", StageTrigger.START)),
-            reason=str(data.get("reason", "")),
-            handled_commands=[str(c) for c in data.get("handled_commands", [])],
-            pending_commands=[dict(c) for c in data.get("pending_commands", [])],
-            transitions=[dict(t) for t in data.get("transitions", [])],
-            paused_gates=[int(s) for s in data.get("paused_gates", [])],
-            paused_at={int(k): int(v) for k, v in dict(data.get("paused_at", {})).items()},
-        )
-
-
-def gate_deadline(gate: StageGateConfig, epochs: int) -> int:
-    """Last epoch before which a keep-trying gate may still be read (default: the last epoch)."""
-    return gate.gate_deadline_epoch if gate.gate_deadline_epoch is not None else epochs
 
 
 __all__ = [

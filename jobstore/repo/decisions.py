@@ -28,6 +28,7 @@ from sqlmodel import Session
 
 from jobstore.errors import InvalidResumeError
 from jobstore.events import EventKind
+from jobstore.gates import gate_epoch_override
 from jobstore.models import Job
 from jobstore.repo._base import lock_job, now_or
 from jobstore.repo.events import append_event
@@ -107,8 +108,9 @@ def resume_plan(job: Job, decision: Decision, target: int, gate_epoch: int) -> R
         if decision.epochs is None or decision.epochs < 1:
             raise InvalidResumeError("epochs: extend needs the number of epochs (>= 1) to add")
         moved = gate_epoch + decision.epochs
-        gate = {"unfreeze_backbone_epoch": moved} if target == 2 else {"stage3": {"epoch": moved}}
-        return ResumePlan("last", {**gate, "epochs": job.epochs + decision.epochs})
+        return ResumePlan(
+            "last", {**gate_epoch_override(target, moved), "epochs": job.epochs + decision.epochs}
+        )
     if decision.lr is None:
         raise InvalidResumeError("lr: retry needs the lr to restart the stage with")
     stage = target - 1

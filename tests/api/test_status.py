@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.status import baseline
+from api.status import baseline, next_gate
 from jobstore.models import Job
 
 
@@ -25,3 +25,12 @@ def test_no_baseline_before_the_first_epoch_or_from_an_engine_without_one() -> N
     assert baseline(_job({"train_accuracy": 0.9})) is None
     unknown = baseline(_job({"baseline_f1": 0.5, "beats_baseline": None}))  # no epoch compared yet
     assert unknown is not None and unknown.beaten is None
+
+
+def test_next_gate_is_read_at_each_stages_own_gate_epoch() -> None:
+    spec = {"data_root": "B", "unfreeze_backbone_epoch": 4, "stage3": {"gate_f1": 0.9, "epoch": 7}}
+    gates = [next_gate(Job(name="j", spec=spec, stage=stage)) for stage in (1, 2, 3)]
+    assert [(g.stage, g.earliest_epoch, g.threshold) for g in gates if g] == [(2, 4, 0.8), (3, 7, 0.9)]
+    assert gates[2] is None  # no stage after 3
+    no_stage3 = {"data_root": "B", "unfreeze_backbone_epoch": 4}
+    assert next_gate(Job(name="j", spec=no_stage3, stage=2)) is None

@@ -29,13 +29,13 @@ def _state(stage: int = 1, entered: int = 1, trigger: StageTrigger = StageTrigge
 
 
 def test_no_read_before_the_unfreeze_epoch_or_without_one() -> None:
-    assert read_gate(_plan(), _state(), 2, 10, 0.9) is None
+    assert read_gate(_plan().gates, _state(), 2, 10, 0.9) is None
     no_u = build_plan(build_model(ModelConfig()), TrainConfig(data_root="d", output_dir="o"))
-    assert read_gate(no_u, _state(), 5, 10, 0.9) is None
+    assert read_gate(no_u.gates, _state(), 5, 10, 0.9) is None
 
 
 def test_gate_opens_on_the_previous_f1() -> None:
-    decision = read_gate(_plan(), _state(), 3, 10, 0.8)
+    decision = read_gate(_plan().gates, _state(), 3, 10, 0.8)
     assert decision is not None and decision.action is GateAction.ENTER
     assert (decision.check.stage, decision.check.f1, decision.check.passed) == (2, 0.8, True)
     assert "0.8000 >= 0.8" in decision.check.reason
@@ -53,7 +53,7 @@ def test_gate_opens_on_the_previous_f1() -> None:
     ],
 )
 def test_failed_gate_follows_the_policy(policy: GateFailPolicy, epoch: int, action: GateAction) -> None:
-    decision = read_gate(_plan(policy), _state(), epoch, 10, 0.5)
+    decision = read_gate(_plan(policy).gates, _state(), epoch, 10, 0.5)
     assert decision is not None
     assert decision.action is action
     assert decision.check.passed is False
@@ -63,14 +63,14 @@ def test_failed_gate_follows_the_policy(policy: GateFailPolicy, epoch: int, acti
 
 def test_keep_trying_deadline_epoch() -> None:
     plan = _plan(deadline=4)
-    assert read_gate(plan, _state(), 4, 10, 0.5).action is GateAction.WAIT  # type: ignore[union-attr]
-    assert read_gate(plan, _state(), 5, 10, 0.5).action is GateAction.STOP  # type: ignore[union-attr]
+    assert read_gate(plan.gates, _state(), 4, 10, 0.5).action is GateAction.WAIT  # type: ignore[union-attr]
+    assert read_gate(plan.gates, _state(), 5, 10, 0.5).action is GateAction.STOP  # type: ignore[union-attr]
 
 
 def test_pause_happens_once_then_keeps_trying() -> None:
     state = _state()
     state.paused_gates.append(2)
-    decision = read_gate(_plan(GateFailPolicy.PAUSE), state, 4, 10, 0.5)
+    decision = read_gate(_plan(GateFailPolicy.PAUSE).gates, state, 4, 10, 0.5)
     assert decision is not None and decision.action is GateAction.WAIT
     assert "keep trying" in decision.check.reason
 
@@ -79,26 +79,26 @@ def test_moving_the_gate_epoch_past_the_pause_re_arms_it() -> None:
     state = _state()
     state.paused_gates.append(2)
     state.paused_at[2] = 3  # paused at the boundary before epoch 3 = the plan's gate epoch
-    assert read_gate(_plan(GateFailPolicy.PAUSE), state, 4, 10, 0.5).action is GateAction.WAIT  # type: ignore[union-attr]
+    assert read_gate(_plan(GateFailPolicy.PAUSE).gates, state, 4, 10, 0.5).action is GateAction.WAIT  # type: ignore[union-attr]
     gate = StageGateConfig(gate_f1=0.8, on_gate_fail=GateFailPolicy.PAUSE)
     moved = TrainConfig(data_root="d", output_dir="o", unfreeze_backbone_epoch=5, stage2=gate)
     extended = build_plan(build_model(ModelConfig()), moved)  # the operator extended stage 1
-    assert read_gate(extended, state, 4, 10, 0.5) is None
-    assert read_gate(extended, state, 5, 10, 0.5).action is GateAction.PAUSE  # type: ignore[union-attr]
+    assert read_gate(extended.gates, state, 4, 10, 0.5) is None
+    assert read_gate(extended.gates, state, 5, 10, 0.5).action is GateAction.PAUSE  # type: ignore[union-attr]
 
 
 def test_stage3_gate_needs_a_stage2_epoch() -> None:
     plan = _plan(stage3=StageGateConfig(gate_f1=0.85, unfreeze_ratio=1.0, lr_factor=0.025))
     entered_now = _state(stage=2, entered=5, trigger=StageTrigger.GATE)
-    assert read_gate(plan, entered_now, 5, 10, 0.99) is None
-    decision = read_gate(plan, entered_now, 6, 10, 0.9)
+    assert read_gate(plan.gates, entered_now, 5, 10, 0.99) is None
+    decision = read_gate(plan.gates, entered_now, 6, 10, 0.9)
     assert decision is not None and decision.action is GateAction.ENTER and decision.check.stage == 3
 
 
 def test_starting_stage_may_open_on_the_start_evaluation() -> None:
     plan = _plan()
     object.__setattr__(plan.spec(2), "gate_epoch", 1)
-    decision = read_gate(plan, _state(), 1, 10, 0.95)
+    decision = read_gate(plan.gates, _state(), 1, 10, 0.95)
     assert decision is not None and decision.action is GateAction.ENTER
 
 
@@ -216,8 +216,8 @@ def test_stage_three_after_stage_two(tiny_parquet: Path, tmp_path: Path) -> None
 def test_stage_three_waits_for_one_stage_two_epoch(tiny_parquet: Path, tmp_path: Path) -> None:
     """``--stage 2 --stage3``: the start-of-run F1 opens no stage-3 gate; the first stage-2 epoch's does."""
     plan = _plan(stage3=default_stage3())
-    assert read_gate(plan, _state(stage=2), 1, 10, 0.99) is None  # only the start evaluation so far
-    entered = read_gate(plan, _state(stage=2), 2, 10, 0.99)
+    assert read_gate(plan.gates, _state(stage=2), 1, 10, 0.99) is None  # only the start evaluation so far
+    entered = read_gate(plan.gates, _state(stage=2), 2, 10, 0.99)
     assert entered is not None and entered.action is GateAction.ENTER
     stage3 = StageGateConfig(gate_f1=0.0, unfreeze_ratio=1.0, lr_factor=0.025)
     hooks = RecordingHooks()

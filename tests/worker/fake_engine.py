@@ -9,7 +9,9 @@ so every job in a test can behave differently while one worker process runs them
      "hold": [[2, 4]]}
 
 ``f1[e-1]`` is the validation F1 of epoch ``e`` (the last value repeats), so the stage-2 gate opens at
-a chosen epoch. Checkpoints are small JSON files written atomically and reported through
+a chosen epoch. The gates are read by the engine's own torch-free ``ocec_engine.gates.read_gate``
+(a new gate policy needs no change here); the fake has no start-of-run evaluation, so no gate is read
+before epoch 2. Checkpoints are small JSON files written atomically and reported through
 ``on_checkpoint``; a resume reads them back and continues at the recorded epoch and batch, as the real
 engine does. ``hold`` lists (epoch, batch) pairs inside which the run waits until the test releases
 it (``held`` / ``release`` below): what a test does meanwhile happens during exactly that batch.
@@ -27,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ocec_engine.config import GateFailPolicy, StageGateConfig, TrainConfig
+from ocec_engine.config import TrainConfig
 from ocec_engine.errors import CheckpointError, DataError
+from ocec_engine.gates import GateAction, read_gate
 from ocec_engine.hooks import (
     CheckpointInfo,
     CheckpointKind,
@@ -44,6 +47,7 @@ from ocec_engine.hooks import (
     TrainingHooks,
     TrainResult,
 )
+from ocec_engine.stage_plan import StageState, config_gates
 
 SCRIPT_NAME = "fake_engine.json"
 HOLD_SECONDS = 120.0  # a hold nobody releases fails the run after this
@@ -89,10 +93,21 @@ class _State:
 
     epoch: int = 0  # last completed epoch
     batch: int = 0  # batches of epoch+1 already done (interrupt checkpoints)
-    stage: int = 1
+    stages: StageState = field(default_factory=lambda: StageState(stage=1, entered_epoch=1))
     best_f1: float = 0.0
     best_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def stage(self) -> int:
+        return self.stages.stage
+
+    def to_dict(self, **changes: Any) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "stages": self.stages.to_dict(), **changes}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _State:
+        return cls(**{**data, "stages": StageState.from_dict(data["stages"])})
 
 
 class _RunEndedError(Exception):
@@ -110,7 +125,8 @@ class _Run:
         self.config, self.hooks = config, hooks
         self.script = _load_script(Path(config.data_root))
         self.out = Path(config.output_dir)
-        self.state = _State(stage=config.stage)
+        self.state = _State(stages=StageState(stage=config.stage, entered_epoch=1))
+        self.gates = config_gates(config)
         self.pending_stage: Command | None = None
         self.last_ckpt: str | None = None
         self.best_ckpt: str | None = None
@@ -139,9 +155,7 @@ class _Run:
         if self.pending_stage is not None:
             self._apply_force(self.pending_stage, epoch)
             self.pending_stage = None
-        self._gate(epoch, 2, self.config.stage2, self.config.unfreeze_backbone_epoch)
-        if self.config.stage3 is not None:
-            self._gate(epoch, 3, self.config.stage3, self.config.stage3.epoch)
+        self._gate(epoch)
 
     def _train_batches(self, epoch: int) -> None:
         start = self.state.batch
@@ -205,37 +219,33 @@ class _Run:
         target = int(command.params.get("stage", 0))
         applied = target > self.state.stage
         why = f"entered stage {target}" if applied else f"already in stage {self.state.stage}"
-        f1 = self.state.history[-1]["val_f1"] if self.state.history else None
+        f1 = self._last_f1()
         if applied:
             self._enter(target, StageTrigger.FORCED, command.reason, {"val_f1": f1}, command, epoch)
         self.hooks.on_command_result(
             CommandResult(command.command_id, command.kind, applied, why, epoch, {"val_f1": f1})
         )
 
-    def _gate(self, epoch: int, to_stage: int, gate: StageGateConfig, at: int | None) -> None:
-        if self.state.stage != to_stage - 1 or at is None or epoch < at:
+    def _gate(self, epoch: int) -> None:
+        decision = read_gate(self.gates, self.state.stages, epoch, self.config.epochs, self._last_f1())
+        if decision is None:
             return
-        f1 = self.state.history[-1]["val_f1"] if self.state.history else None
-        passed = f1 is not None and f1 >= gate.gate_f1
-        action = "enter" if passed else self._fail_action(gate, epoch)
-        check = GateCheck(epoch, to_stage, f1, gate.gate_f1, passed, str(gate.on_gate_fail), action, action)
+        check, action = decision.check, decision.action
         self.hooks.on_gate_check(check)
-        evidence = {"val_f1": f1, "gate_f1": gate.gate_f1, "at_epoch": epoch}
-        if action in ("enter", "proceed"):
-            trigger = StageTrigger.GATE if passed else StageTrigger.POLICY
-            self._enter(to_stage, trigger, f"gate {action}", evidence, None, epoch)
-        elif action == "pause":
-            raise _RunEndedError(Outcome.AWAITING_DECISION, f"stage-{to_stage} gate not passed", check)
-        elif action == "stop":
-            raise _RunEndedError(Outcome.STOPPED, f"stage-{to_stage} gate not passed", check)
+        evidence = {"val_f1": check.f1, "gate_f1": check.threshold, "at_epoch": epoch}
+        if action in (GateAction.ENTER, GateAction.PROCEED):
+            trigger = StageTrigger.GATE if action is GateAction.ENTER else StageTrigger.POLICY
+            self._enter(check.stage, trigger, f"gate {action}", evidence, None, epoch)
+        elif action is GateAction.PAUSE:
+            self.state.stages.paused_gates.append(check.stage)
+            self.state.stages.paused_at[check.stage] = epoch
+            self.last_ckpt = self._checkpoint("last.pt", CheckpointKind.LAST, epoch - 1, check.f1)
+            raise _RunEndedError(Outcome.AWAITING_DECISION, f"stage-{check.stage} gate not passed", check)
+        elif action is GateAction.STOP:
+            raise _RunEndedError(Outcome.STOPPED, f"stage-{check.stage} gate not passed", check)
 
-    @staticmethod
-    def _fail_action(gate: StageGateConfig, epoch: int) -> str:
-        policy = GateFailPolicy(gate.on_gate_fail)
-        if policy == GateFailPolicy.KEEP_TRYING:
-            deadline = gate.gate_deadline_epoch
-            return "stop" if deadline is not None and epoch > deadline else "wait"
-        return {GateFailPolicy.PAUSE: "pause", GateFailPolicy.PROCEED: "proceed"}.get(policy, "stop")
+    def _last_f1(self) -> float | None:
+        return self.state.history[-1]["val_f1"] if self.state.history else None
 
     def _enter(
         self,
@@ -246,8 +256,9 @@ class _Run:
         command: Command | None = None,
         epoch: int | None = None,
     ) -> None:
-        previous, self.state.stage = self.state.stage, stage
-        epoch = epoch or self.state.epoch + 1
+        previous, epoch = self.state.stage, epoch or self.state.epoch + 1
+        self.state.stages.stage, self.state.stages.entered_epoch = stage, epoch
+        self.state.stages.trigger, self.state.stages.reason = trigger, reason
         self.hooks.on_stage_change(
             StageEvent(
                 previous,
@@ -271,9 +282,8 @@ class _Run:
             return False
         path = Path(self.config.resume)
         try:
-            data = json.loads(path.read_text())
-            self.state = _State(**data)
-        except (OSError, ValueError, TypeError) as exc:
+            self.state = _State.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
             raise CheckpointError(f"{path}: cannot resume from this checkpoint ({exc})") from exc
         return True
 
@@ -284,8 +294,7 @@ class _Run:
     def _checkpoint(
         self, name: str, kind: CheckpointKind, epoch: int, f1: float | None, batch: int = 0
     ) -> str:
-        saved = dataclasses.replace(self.state, epoch=epoch, batch=batch)
-        path = self._write(self.out / name, dataclasses.asdict(saved))
+        path = self._write(self.out / name, self.state.to_dict(epoch=epoch, batch=batch))
         self.hooks.on_checkpoint(
             CheckpointInfo(path, kind, epoch, self.state.stage, f1, os.path.getsize(path), batch)
         )

@@ -95,6 +95,7 @@ def test_same_idempotency_key_with_another_body_is_a_problem(
         ({"surprise": 1}, "surprise", "extra_forbidden"),
         ({"stage2": {"lr": -1}}, "stage2.lr", "greater_than"),
         ({"stage2": {"on_gate_fail": "sometimes"}}, "stage2.on_gate_fail", "enum"),
+        ({"stage2": {"epoch": 3}}, "stage2.epoch", "value_error"),  # stage 2's is unfreeze_backbone_epoch
         ({"unfreeze_backbone_epoch": 50}, "unfreeze_backbone_epoch", "value_error"),
         ({"data_root": "../elsewhere"}, "data_root", "path_outside_root"),
         ({"data_root": "/etc"}, "data_root", "path_outside_root"),

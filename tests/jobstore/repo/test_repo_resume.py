@@ -83,6 +83,9 @@ def test_resume_errors(engine: Engine, paused: tuple[str, int], new_job: Callabl
     with pytest.raises(InvalidResumeError) as caught:
         resume(engine, job_id, "last", lr=5.0)
     assert caught.value.errors and caught.value.errors[0]["loc"] == ("lr",)
+    with pytest.raises(InvalidResumeError, match="unfreeze_backbone_epoch") as caught:
+        resume(engine, job_id, "last", stage2={"epoch": 3})  # would be ignored: refused
+    assert caught.value.errors[0]["loc"] == ("stage2", "epoch")
     assert (load(job_id).state, load(job_id).attempt) == ("paused", attempt)  # nothing changed
     queued = new_job()
     with pytest.raises(IllegalTransitionError):
