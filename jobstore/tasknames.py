@@ -10,3 +10,6 @@ from collections.abc import Callable
 TASK_RUN_JOB = "ocec.run_job"  # args: (job_id: str, attempt: int)
 
 Dispatch = Callable[[str, int], None]  # sends one run_job(job_id, attempt) message
+
+# Read by the worker's companion, set by `ocec-jobs worker` and `up`: "0" = beat presence, do not reap.
+REAPER_ENV = "OCEC_WORKER_REAPER"

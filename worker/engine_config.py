@@ -14,12 +14,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from jobstore.paths import within
+from jobstore.repo.resume import STOP
 from jobstore.settings import Settings
 from jobstore.spec import JobSpec, StageGateSpec
 from ocec_engine.config import AugmentPolicy, GateFailPolicy, MarginMethod, StageGateConfig, TrainConfig
 
 CHECK_EVERY_BATCHES = 1
-STOP_DECISION = "stop"  # jobstore.repo.decisions.DecisionAction.STOP
 
 
 class JobConfigError(ValueError):
@@ -55,7 +55,7 @@ def plan_run(spec: dict[str, Any], resume_from: dict[str, Any], job_id: str | No
     checkpoint = resume_from.get("checkpoint") or None
     stage = (resume_from.get("overrides") or {}).get("stage")
     decision = dict(resume_from.get("decision") or {})
-    stop = decision.get("action") == STOP_DECISION and checkpoint is not None
+    stop = decision.get("action") == STOP and checkpoint is not None
     actor = resume_from.get("actor")
     source = resume_from.get("job_id")
     return RunPlan(

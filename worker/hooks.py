@@ -31,7 +31,7 @@ from jobstore.records import CheckpointRow, EpochRow, GateCheckRow, StageChange
 from jobstore.repo import checkpoints, commands, leases, metrics, stages
 from jobstore.repo.commands import CommandView
 from jobstore.settings import Settings
-from ocec_engine.hooks import Command, CommandKind, CompositeHooks
+from ocec_engine.hooks import Command, CommandKind, CompositeHooks, StageTrigger
 from ocec_engine.tensorboard import open_tensorboard
 from worker.dbwrite import write_retrying
 from worker.engine_config import relative_to_runs
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-RESUME_TRIGGER = "resume"  # ocec_engine.hooks.StageTrigger.RESUME
 DB_OUTAGE_SECONDS = 600.0  # how long a hook waits for the database before the attempt fails
 
 
@@ -130,7 +129,7 @@ class DbHooks:
 
     def on_stage_change(self, event: Any) -> None:
         values = dataclasses.asdict(event)
-        if str(values.get("trigger")) == RESUME_TRIGGER and self.resumed_by and not values.get("actor"):
+        if str(values.get("trigger")) == StageTrigger.RESUME and self.resumed_by and not values.get("actor"):
             actor, why = self.resumed_by  # the stage the operator asked for with the resume / decision
             values["actor"] = actor
             values["reason"] = f"{values['reason']}; by {actor}" + (f": {why}" if why else "")

@@ -32,14 +32,12 @@ from jobstore.parent_death import die_with_parent
 from jobstore.reaper import ReapReport, reap
 from jobstore.repo.workers import beat_worker, mark_stopped
 from jobstore.settings import Settings, get_settings
-from jobstore.tasknames import Dispatch
+from jobstore.tasknames import REAPER_ENV, Dispatch
 from jobstore.text import escape_log_records
 from worker.database import get_engine
 from worker.dispatch import make_dispatch, publisher
 
 log = logging.getLogger(__name__)
-
-REAPER_ENV = "OCEC_WORKER_REAPER"
 
 
 def reaper_enabled() -> bool:

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from types import FrameType
 
 from jobstore.parent_death import preexec_dies_with_parent
+from jobstore.tasknames import REAPER_ENV
 from ocec_jobs.cli.main import SubParsers
 
 CELERY_APP = "worker.app"  # by name: ocec_jobs never imports worker (import-linter contract)
-REAPER_ENV = "OCEC_WORKER_REAPER"
 POLL_SECONDS = 0.5
 ALL = "all"
 CPU = "cpu"

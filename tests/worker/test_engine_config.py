@@ -111,8 +111,9 @@ def test_helpers(settings: Settings) -> None:
 def test_every_spec_setting_reaches_the_engine_as_given(settings: Settings) -> None:
     """No default in the spec: each field differs from the engine's, so a field mapped from the wrong
     one (or left to the engine's default) shows."""
+    # stage 2 has no epoch of its own (the spec refuses one): its gate epoch is unfreeze_backbone_epoch
     section = {"gate_f1": 0.61, "unfreeze_ratio": 0.31, "lr_factor": 0.21, "lr": 0.003,
-               "on_gate_fail": "stop", "gate_deadline_epoch": 9, "epoch": 4}  # fmt: skip
+               "on_gate_fail": "stop", "gate_deadline_epoch": 9, "epoch": None}  # fmt: skip
     given = {
         "stage": 3, "lr": 0.002, "epochs": 11, "batch_size": 17, "freeze_backbone": True,
         "unfreeze_backbone_epoch": 3, "stage2": section, "margin_method": "arcface", "use_amp": True,

@@ -162,3 +162,11 @@ def test_the_cli_help_names_the_spec_defaults() -> None:
 
 def written(value: Any) -> set[str]:
     return {str(value), f"{value:g}"} if isinstance(value, float) else {str(value)}
+
+
+def test_resume_merges_the_same_sections_field_by_field() -> None:
+    from jobstore.repo import resume
+    from ocec_engine import resume_settings
+
+    assert resume.SECTIONS == resume_settings.SECTIONS
+    assert set(resume.SECTIONS) <= set(spec.JobSpec.model_fields)
