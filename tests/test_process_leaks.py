@@ -10,6 +10,8 @@ from pathlib import Path
 
 from tests.process_leaks import alive
 
+REPO = Path(__file__).resolve().parents[1]  # the inner run loads tests.process_leaks from here
+
 INNER = textwrap.dedent(
     """
     import subprocess, sys
@@ -36,7 +38,8 @@ INNER = textwrap.dedent(
 def test_a_process_that_outlives_its_test_fails_the_run_and_is_named(tmp_path: Path) -> None:
     (tmp_path / "test_inner.py").write_text(INNER)
     argv = [sys.executable, "-m", "pytest", "-p", "tests.process_leaks", "-q", "-p", "no:cacheprovider"]
-    env = os.environ | {"OCEC_TEST_LEAK_SETTLE_S": "1"}
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    env = os.environ | {"OCEC_TEST_LEAK_SETTLE_S": "1", "PYTHONPATH": path}
     done = subprocess.run(
         [*argv, str(tmp_path / "test_inner.py")], cwd=tmp_path, env=env,
         capture_output=True, text=True, timeout=120, check=False,

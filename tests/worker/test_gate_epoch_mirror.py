@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from jobstore import gates
-from jobstore.repo.resume import apply_spec_overrides
+from jobstore.repo.resume import merge_overrides
 from jobstore.settings import Settings
-from jobstore.spec import JobSpec
+from jobstore.spec import JobSpec, spec_dict
 from ocec_engine import stage_plan
 from worker.engine_config import build_train_config, plan_run
 
@@ -53,7 +53,7 @@ def test_jobstore_and_engine_agree_on_the_gate_epoch(settings: Settings, values:
 def test_moving_a_gate_moves_it_on_both_sides(settings: Settings, stage: int) -> None:
     """An ``extend`` decision's override (``gate_epoch_override``) lands where both rules read it."""
     spec = {"data_root": "setB", "unfreeze_backbone_epoch": 2, "stage3": {"epoch": 3}}
-    moved = apply_spec_overrides(spec, gates.gate_epoch_override(stage, 9))
+    moved = spec_dict(JobSpec.model_validate(merge_overrides(spec, gates.gate_epoch_override(stage, 9))))
     jobstore_side, engine_side = _both(settings, moved)
     assert jobstore_side[stage - 1] == engine_side[stage - 1] == 9
     assert jobstore_side == engine_side
