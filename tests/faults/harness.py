@@ -77,7 +77,8 @@ class FaultHarness:
     def mid_epoch(self, job_id: str, after_epoch: int, fraction: float, timeout: float = 180.0) -> Spot:
         """Return once the job is about ``fraction`` of the way through the epoch after ``after_epoch``.
 
-        Timed from the moment the previous epoch's row was recorded, with that epoch's length. On a
+        Timed from the moment the previous epoch's row was recorded, with that epoch's length or the
+        reference's longest epoch, whichever is longer. On a
         busy machine the job may outrun the test; then it aims at the following epoch instead. On
         return the job had not finished the epoch it is in (checked just before returning).
         """
@@ -87,7 +88,9 @@ class FaultHarness:
             job = self.base.wait_epoch(job_id, target, timeout=timeout)
             assert job.epoch < job.epochs, f"no epoch left after {job.epoch} to inject a fault into"
             row = self.base.metrics(job_id)[-1]
-            seconds = float(row.epoch_seconds or self.world.epoch_seconds)
+            # A resumed epoch's row times only the part after the resume: never aim by less than a
+            # whole epoch of the reference, or the fault lands before the next epoch's first batch.
+            seconds = max(float(row.epoch_seconds or 0.0), self.world.epoch_seconds)
             due = row.recorded_at.timestamp() + fraction * seconds
             time.sleep(max(0.0, due - time.time()))
             if self.base.job(job_id).epoch == job.epoch:
