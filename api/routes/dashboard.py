@@ -19,11 +19,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from api.deps import JOB_ID_PATTERN
+from api.job_form import job_form
+from api.job_presets import PRESETS
 
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = Jinja2Templates(directory=PACKAGE / "templates")
 STATIC_DIR = PACKAGE / "static"
-ASSET_VERSION = "2"  # bump with the static files, so browsers drop cached copies
+ASSET_VERSION = "3"  # bump with the static files, so browsers drop cached copies
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -46,7 +48,7 @@ def page(request: Request, template: str, **context: object) -> HTMLResponse:
 @router.get("/", response_class=HTMLResponse)
 def jobs_page(request: Request) -> HTMLResponse:
     """The jobs list: state, stage, progress, best F1, filters, a new-job form, compare selection."""
-    return page(request, "jobs.html", nav="jobs")
+    return page(request, "jobs.html", nav="jobs", form=job_form(), presets=PRESETS)
 
 
 @router.get("/ui/jobs/{job_id}", response_class=HTMLResponse)

@@ -68,6 +68,31 @@ export async function api(path, { method = "GET", body, headers = {}, signal } =
 
 export const post = (path, body, headers) => api(path, { method: "POST", body, headers });
 
+/** POST a file as the raw body (``?filename=`` names it), reporting progress as a 0..1 fraction. */
+export function upload(path, file, onProgress = () => {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `${path}?filename=${encodeURIComponent(file.name)}`);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    const token = cookie(AUTH.csrfCookie);
+    if (token) xhr.setRequestHeader(AUTH.csrfHeader, token);
+    xhr.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
+    xhr.onerror = () => reject(new Error("the upload was cut off"));
+    xhr.onload = () => {
+      let body = null;
+      try {
+        body = visibleData(JSON.parse(xhr.responseText));
+      } catch (_) {
+        body = { title: xhr.statusText || `HTTP ${xhr.status}`, status: xhr.status };
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+      else reject(new ApiError(xhr.status, body));
+    };
+    xhr.send(file);
+  });
+}
+
 /** Every page of a paged list: metrics (after_epoch / next_after_epoch), events (after / next_after). */
 export async function all(path, cursorParam, cursorField, start = 0) {
   const rows = [];

@@ -8,6 +8,13 @@ function typed(input) {
   if (kind === "bool") return input.checked;
   const raw = input.value.trim();
   if (raw === "") return undefined;
+  if (kind === "json") {
+    try {
+      return JSON.parse(raw);
+    } catch (_) {
+      return raw; // let the server name what is wrong with it
+    }
+  }
   if (kind === "int" || kind === "float") {
     const number = Number(raw);
     return Number.isFinite(number) ? number : raw; // let the server name what is wrong with it
@@ -19,7 +26,7 @@ function typed(input) {
 export function formBody(form) {
   const body = {};
   for (const input of form.querySelectorAll("input[name], select[name], textarea[name]")) {
-    if (input.disabled || input.closest("[hidden]")) continue;
+    if (input.matches(":disabled") || input.closest("[hidden]")) continue; // also a disabled fieldset's
     const value = typed(input);
     if (value === undefined) continue;
     const path = input.name.split(".");
