@@ -43,10 +43,8 @@ def deliver(
     *,
     settings: Settings,
     clock: Callable[[], datetime],
-    post: http.Post | None = None,
 ) -> DeliveryReport:
-    """One pass: fan out, then one attempt at every due delivery (see the module docstring).
-    ``post`` sends one attempt (default: over HTTP with ``notify_timeout_seconds``)."""
+    """One pass: fan out, then one attempt at every due delivery (see the module docstring)."""
     report = DeliveryReport()
     with read_session(engine) as session:  # idle passes take no write lock (SQLite has one for all)
         fresh = outbox.has_fresh(session)
@@ -60,7 +58,7 @@ def deliver(
     with http.Sender(settings.notify_timeout_seconds) as sender:
         for delivery_id in due:
             try:
-                _attempt(engine, delivery_id, settings, clock, post or sender, report)
+                _attempt(engine, delivery_id, settings, clock, sender, report)
             except Exception:
                 log.exception("notification delivery %s failed", delivery_id)
                 report.errors += 1
