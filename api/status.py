@@ -17,7 +17,7 @@ from jobstore.gates import gate_epoch, gate_settings
 from jobstore.models import Attempt, Job, utcnow
 from jobstore.repo.workers import presence, worker_live
 from jobstore.settings import Settings
-from jobstore.spec import JobSpec
+from jobstore.spec import JobSpec, without_secrets
 from jobstore.states import JobState
 
 ETA_WINDOW = 5  # mean of the last few epoch durations: recent enough to follow a stage change
@@ -96,7 +96,7 @@ def status(
         "pending_decision": pending_decision(job),
         "queue_position": queue_position if JobState(job.state) is JobState.QUEUED else None,
         "heartbeat_age_seconds": heartbeat_age(job, now),
-        "spec": job.spec,
+        "spec": without_secrets(job.spec),
         "fork_from": job.fork_from,
         "resume_from": job.resume_from,
         "baseline": baseline(job),

@@ -282,3 +282,45 @@ class WorkerPresence(SQLModel, table=True):
     seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     stopped_at: datetime | None = _ts()
     reason: str = Field(default="", max_length=2000)
+
+
+class Notification(SQLModel, table=True):
+    """Outbox: a webhook notification, written in the transaction of the event it tells
+    (``jobstore.repo.notifications``). The notifier fans it out to deliveries, one per URL."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_fanned_out", "fanned_out"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)  # the receivers' idempotency key
+    job_id: str = Field(foreign_key="job.id", index=True, max_length=32)
+    seq: int  # the job_event it tells
+    kind: str = Field(max_length=32)  # jobstore.notify.events.NotifyType
+    payload: dict[str, Any] = _json()
+    fanned_out: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class NotificationDelivery(SQLModel, table=True):
+    """One notification to one URL: its attempts (``log``, capped), the outcome and the next try."""
+
+    __tablename__ = "notification_delivery"
+    __table_args__ = (
+        Index("ix_notification_delivery_due", "status", "next_try_at"),
+        Index("ix_notification_delivery_job", "job_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: str = Field(foreign_key="notification.id", max_length=32)
+    job_id: str = Field(foreign_key="job.id", max_length=32)
+    kind: str = Field(max_length=32)
+    url: str = Field(max_length=2048)
+    scope: str = Field(max_length=16)  # jobstore.repo.notifications.Scope: whose secret signs it
+    status: str = Field(default="pending", max_length=16)  # jobstore.repo.notifications.DeliveryStatus
+    attempts: int = 0
+    next_try_at: datetime | None = _ts()  # null once delivered or failed
+    last_status_code: int | None = None
+    last_error: str = Field(default="", max_length=500)
+    # [{"at", "status_code", "error", "response"}] one entry per attempt (at most notify_max_attempts)
+    log: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(SafeJSON(), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    delivered_at: datetime | None = _ts()

@@ -16,8 +16,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jobstore.notify.urls import WebhookUrl
 
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
@@ -124,6 +126,34 @@ class Settings(BaseSettings):
         default=30_000, ge=0, le=600_000, description="How long a SQLite writer waits for the lock."
     )
 
+    notify_urls: list[WebhookUrl] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Webhooks told of every job's notifications (JSON list of http/https URLs; the "
+        "server calls them). Needs notify_secret. docs/notifications.md",
+    )
+    notify_secret: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        max_length=256,
+        description="Signs the notifications sent to notify_urls (HMAC-SHA256); never shown by the API.",
+    )
+    notify_poll_seconds: Seconds = Field(
+        default=1.0, le=60, description="How often the notifier (it runs with the reaper) looks for work."
+    )
+    notify_backoff_seconds: Seconds = Field(
+        default=5.0, le=3600, description="Wait before the first retry of a failed delivery; it doubles."
+    )
+    notify_backoff_max_seconds: Seconds = Field(
+        default=900.0, le=86400, description="Cap of the doubling wait between delivery attempts."
+    )
+    notify_max_attempts: int = Field(
+        default=10, ge=1, le=50, description="Delivery attempts of one notification before it is failed."
+    )
+    notify_timeout_seconds: Seconds = Field(
+        default=5.0, le=60, description="Connect and read timeout of one delivery attempt."
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _roots_under_home(cls, data: Any) -> Any:
@@ -148,6 +178,10 @@ class Settings(BaseSettings):
             raise ValueError("redispatch_max_seconds must be >= redispatch_after_seconds")
         if self.default_page_size > self.max_page_size:
             raise ValueError("default_page_size must be <= max_page_size")
+        if self.notify_urls and self.notify_secret is None:
+            raise ValueError("notify_urls needs notify_secret (the receivers check the signature with it)")
+        if self.notify_backoff_max_seconds < self.notify_backoff_seconds:
+            raise ValueError("notify_backoff_max_seconds must be >= notify_backoff_seconds")
         return self
 
     @property

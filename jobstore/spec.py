@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
+from jobstore.notify.urls import WebhookUrl
 from jobstore.text import check_safe
 
 MAX_EPOCHS = 10_000
@@ -85,6 +86,14 @@ class Stage3Spec(StageGateSpec):
     lr_factor: Fraction = 0.025
 
 
+class NotifySpec(_Strict):
+    """Webhooks of one job (docs/notifications.md): the server calls ``urls`` and signs with ``secret``,
+    which the API never shows again (a job's status drops it from its spec)."""
+
+    urls: Annotated[list[WebhookUrl], Field(min_length=1, max_length=5)]
+    secret: Annotated[str, Field(min_length=16, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+
+
 class JobSpec(_Strict):
     """The training part of a job: everything the worker needs to run it."""
 
@@ -109,6 +118,7 @@ class JobSpec(_Strict):
     dropout: Annotated[float, Field(ge=0, lt=1.0, allow_inf_nan=False)] = 0.3
     val_ratio: Annotated[float, Field(gt=0, lt=1.0, allow_inf_nan=False)] = 0.2
     augment: AugmentPolicy = AugmentPolicy.OCEC
+    notify: NotifySpec | None = None  # a service setting: the engine never sees it
 
     @field_validator("data_root", "pretrain")
     @classmethod
@@ -153,3 +163,11 @@ def optional_fields(model: type[BaseModel], *, exclude: Collection[str] = ()) ->
 def _bounded(info: FieldInfo) -> Any:
     """A field's type with its bounds (``Field(ge=...)`` lands in ``metadata``)."""
     return Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+
+
+def without_secrets(spec: dict[str, Any]) -> dict[str, Any]:
+    """A stored spec as the API shows it: ``notify.secret`` left out (it signs the job's webhooks)."""
+    notify = spec.get("notify")
+    if not isinstance(notify, dict) or "secret" not in notify:
+        return spec
+    return {**spec, "notify": {key: value for key, value in notify.items() if key != "secret"}}

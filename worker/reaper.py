@@ -1,4 +1,5 @@
-"""The reaper loop: ``jobstore.reaper.reap`` every ``reaper_interval_seconds``, sending via a publisher.
+"""The reaper loop: ``jobstore.reaper.reap`` every ``reaper_interval_seconds``, sending via a publisher;
+where it reaps it also runs the webhook notifier (``worker.notifier``, a thread of this process).
 
 A Celery worker starts it on ``worker_ready`` as a small companion process of its main process
 (``python -m worker.reaper --parent-pid … --node …``; stopped on shutdown). The companion also beats
@@ -36,6 +37,8 @@ from jobstore.tasknames import REAPER_ENV, Dispatch
 from jobstore.text import escape_log_records
 from worker.database import get_engine
 from worker.dispatch import make_dispatch, publisher
+from worker.notifier import NotifierLoop
+from worker.passes import logged_pass
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,9 @@ class ReaperLoop:
         tick = self._tick()
         if self._reap:
             log.info("reaper loop started (every %.1fs)", self.settings.reaper_interval_seconds)
+        notifier = NotifierLoop(self.settings) if self._reap else None
+        if notifier is not None:
+            notifier.start()
         next_reap = 0.0
         while self._parent_alive() and not self._halt.is_set():
             self._beat()
@@ -78,6 +84,8 @@ class ReaperLoop:
                 next_reap = time.monotonic() + self.settings.reaper_interval_seconds
                 self.run_once()
             self._halt.wait(tick)
+        if notifier is not None:  # an attempt in flight is bounded by notify_timeout_seconds
+            notifier.halt(timeout=self.settings.notify_timeout_seconds + 1)
         self._stopped()
 
     def _tick(self) -> float:
@@ -114,16 +122,11 @@ class ReaperLoop:
 
     def run_once(self) -> ReapReport | None:
         """One pass; errors are logged (the next pass retries), never raised."""
-        try:
-            sessions = transaction_factory(get_engine(self.settings))
-            report = reap(sessions, now=datetime.now(UTC), settings=self.settings, dispatch=self._dispatch)
-        except Exception:
-            log.exception("reaper pass failed")
-            return None
-        changed = {k: v for k, v in report.counts().items() if v}
-        if changed:
-            log.info("reaper: %s", changed)
-        return report
+        return logged_pass("reaper", self._reap_pass)
+
+    def _reap_pass(self) -> ReapReport:
+        sessions = transaction_factory(get_engine(self.settings))
+        return reap(sessions, now=datetime.now(UTC), settings=self.settings, dispatch=self._dispatch)
 
 
 def process_started_at(pid: int) -> datetime | None:

@@ -5,7 +5,8 @@ so ``from api.schemas import JobStatus`` works.
 - ``jobs``: a job, its status (gate, baseline, restore, forks) and the list page;
 - ``control``: force a stage, pause, cancel, resume, fork (``StageOverrides``), commands;
 - ``decide``: the gate decision body;
-- ``metrics``, ``events``, ``checkpoints``, ``uploads``, ``health``: what their routes answer.
+- ``metrics``, ``events``, ``checkpoints``, ``uploads``, ``health``, ``notifications``: what their
+  routes answer.
 
 The POST /jobs body is ``jobstore.spec.JobCreate`` itself.
 """
@@ -45,6 +46,7 @@ from api.schemas.jobs import (
     RestoreStatus,
 )
 from api.schemas.metrics import MetricPublic, MetricsPage
+from api.schemas.notifications import DeliveryAttempt, NotificationPublic, NotificationsPage
 from api.schemas.uploads import UploadPublic, UploadsPage
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "ControlRequest",
     "ControlResult",
     "DecideRequest",
+    "DeliveryAttempt",
     "Epochs",
     "EventPublic",
     "EventsPage",
@@ -73,6 +76,8 @@ __all__ = [
     "JobsPage",
     "MetricPublic",
     "MetricsPage",
+    "NotificationPublic",
+    "NotificationsPage",
     "Reason",
     "RequiredReason",
     "RestoreStatus",

@@ -50,6 +50,7 @@ from jobstore.repo.leases import (
     record_restore,
 )
 from jobstore.repo.metrics import list_metrics, record_epoch, supersede_after
+from jobstore.repo.notifications import list_deliveries
 from jobstore.repo.resume import (
     automatic_resume_point,
     fork_job,
@@ -98,6 +99,7 @@ __all__ = [
     "heartbeat",
     "list_checkpoints",
     "list_commands",
+    "list_deliveries",
     "list_events",
     "list_jobs",
     "list_metrics",

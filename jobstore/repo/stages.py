@@ -11,6 +11,7 @@ from jobstore.models import JobEvent
 from jobstore.records import GateCheckRow, StageChange
 from jobstore.repo._base import clip, fence, now_or
 from jobstore.repo.events import append_event
+from jobstore.repo.notifications import enqueue
 
 
 def record_stage_change(
@@ -21,7 +22,8 @@ def record_stage_change(
     A change within the stage (``from_stage == to_stage``: a new stage lr on resume) is logged but
     leaves the job's ``stage_since_epoch`` and ``stage_reason`` (the stage's entry) as they are.
 
-    The actor is the operator for a forced stage (``change.actor``), else the worker.
+    The actor is the operator for a forced stage (``change.actor``), else the worker. A new stage
+    writes its notification outbox row (``jobstore.repo.notifications``).
     """
     job = fence(session, job_id=job_id, attempt=attempt)
     job.stage = change.to_stage
@@ -29,7 +31,7 @@ def record_stage_change(
         job.stage_since_epoch = change.epoch
         job.stage_reason = clip(change.reason)
     session.add(job)
-    return append_event(
+    event = append_event(
         session,
         job,
         EventKind.STAGE_CHANGE,
@@ -49,6 +51,8 @@ def record_stage_change(
         command_id=change.command_id,
         now=now_or(now),
     )
+    enqueue(session, job, event)  # the webhooks' outbox row, in the same transaction
+    return event
 
 
 def record_gate_check(

@@ -18,6 +18,7 @@ from jobstore.events import EventKind
 from jobstore.models import Job, JobEvent
 from jobstore.repo._base import clip, lock_job, now_or
 from jobstore.repo.events import append_event
+from jobstore.repo.notifications import enqueue
 from jobstore.states import TERMINAL, JobState, check_transition
 
 
@@ -37,6 +38,7 @@ def transition(
     state, cleared on leaving it), ``queued_at`` (each time queued), the lease (cleared on leaving
     running), the pending gate (cleared on leaving awaiting_decision), ``state_reason``, ``updated_at``.
     ``job`` may be any copy: the session's own instance is locked, refreshed and changed.
+    Writes the notification outbox row of the change (``jobstore.repo.notifications``).
     """
     now = now_or(now)
     job = lock_job(session, job.id)
@@ -48,7 +50,7 @@ def transition(
     job.state_reason = clip(reason)
     job.updated_at = now
     session.add(job)
-    return append_event(
+    event = append_event(
         session,
         job,
         EventKind.STATE_CHANGE,
@@ -59,6 +61,8 @@ def transition(
         from_state=current.value,
         to_state=target.value,
     )
+    enqueue(session, job, event)  # the webhooks' outbox row, committed with the change or not at all
+    return event
 
 
 def _leave(job: Job, current: JobState) -> None:

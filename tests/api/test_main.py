@@ -16,6 +16,7 @@ EXPECTED_OPERATIONS = {
     "jobs-get_job",
     "metrics-list_metrics",
     "events-list_events",
+    "notifications-list_notifications",
     "stream-stream_job",
     "control-force_stage",
     "control-pause_job",
