@@ -42,8 +42,10 @@ SECTION_FIELD_LABELS = {
     "lr": "lr (overrides the factor)",
     "unfreeze_ratio": "Backbone fraction unfrozen",
     "gate_deadline_epoch": "Gate deadline epoch",
+    "urls": "URLs (a JSON list)",
+    "secret": "Signing secret (HMAC-SHA256)",
 }
-SECTION_LABELS = {"stage2": "Stage 2", "stage3": "Stage 3"}
+SECTION_LABELS = {"stage2": "Stage 2", "stage3": "Stage 3", "notify": "Webhooks for this job"}
 # Shown first, in this order, without unfolding "Advanced": what users reach for first.
 BASIC = (
     "name",
@@ -82,6 +84,11 @@ class FormField:
     bounds: dict[str, Any] = field(default_factory=dict)  # minimum, maximum, exclusiveMinimum, …
     help: str = ""
     picker: Picker = ""
+
+    @property
+    def secret(self) -> bool:
+        """Typed into a password input: the status never shows it back (jobstore.spec.without_secrets)."""
+        return self.name.rsplit(".", 1)[-1] == "secret"
 
     @property
     def advanced(self) -> bool:

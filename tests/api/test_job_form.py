@@ -65,3 +65,10 @@ def test_each_preset_names_real_fields_and_makes_a_valid_job(preset: Any) -> Non
     for name, value in preset.values.items():
         head, _, tail = name.partition(".")
         assert (getattr(getattr(spec, head), tail) if tail else getattr(spec, head)) == value
+
+
+def test_a_secret_is_typed_into_a_password_input() -> None:
+    fields = {f.name: f for f in job_form().all_fields()}
+    assert fields["notify.secret"].secret and not fields["notify.urls"].secret
+    sections = {s.name: s for s in job_form().sections}
+    assert sections["notify"].optional, "webhooks are off unless switched on"
