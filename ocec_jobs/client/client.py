@@ -243,7 +243,7 @@ class Client(Connection):
         result: list[Json] = self.call("GET /jobs/{job_id}/checkpoints", params=params, job_id=job_id)
         return result
 
-    @endpoint("GET /jobs/{job_id}/artifacts/{name:path}", "GET /jobs/{job_id}/plot.png")
+    @endpoint("GET /jobs/{job_id}/artifacts/{name}", "GET /jobs/{job_id}/plot.png")
     def download(
         self, job_id: str, artifact: str = "best.pt", to: str | Path | None = None, *, overwrite: bool = False
     ) -> Downloaded:

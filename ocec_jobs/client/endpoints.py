@@ -18,7 +18,7 @@ ROUTES_ATTRIBUTE = "__ocec_routes__"
 
 
 def endpoint(*routes: str) -> Callable[[F], F]:
-    """Mark a method as the client of ``routes`` (``"METHOD /path/{param}"``, as the app declares it)."""
+    """Mark a method as the client of ``routes``: ``"METHOD /path/{param}"`` as ``/openapi.json`` has them."""
 
     def mark(method: F) -> F:
         setattr(method, ROUTES_ATTRIBUTE, routes)
