@@ -19,7 +19,7 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 # Longest first: one worker takes each of these whole, in this order.
-PACKAGES = ("faults", "steering", "api/dashboard", "docs", "benchmarks")
+PACKAGES = ("faults", "steering", "api/dashboard", "docs", "benchmarks", "ocec_jobs/client")
 
 
 def unit_of(path: Path) -> tuple[int, str]:

@@ -28,16 +28,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from jobstore.parent_death import preexec_dies_with_parent
 from ocec_jobs.cli.client.args import guarded
-from ocec_jobs.cli.client.connection import DEFAULT_URL, Api, Target, target_of
+from ocec_jobs.cli.client.connection import DEFAULT_URL, Target, connect, target_of
 from ocec_jobs.cli.client.exitcodes import ClientError, Exit
 from ocec_jobs.cli.client.follow import follow_job
 from ocec_jobs.cli.client.render import f1
-from ocec_jobs.cli.client.urls import job_path
 from ocec_jobs.cli.main import SubParsers
+
+if TYPE_CHECKING:
+    from ocec_jobs.client import Client
 
 # The recipe, sized so that the job takes about a minute on two CPU cores.
 A_IMAGES, B_IMAGES, B_SHIFT = 600, 480, 0.8  # shift 0.8: A's model loses ~0.15 F1 on B (docs/data.md)
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     work = args.workdir.expanduser().resolve()
     work.mkdir(parents=True, exist_ok=True)
-    with server_for(args, work) as target, Api(target) as api:
+    with server_for(args, work) as target, connect(target) as api:
         _check_server(api)
         data_a, data_b = make_data(work)
         model_a = train_model_a(work, data_a)
@@ -221,12 +223,14 @@ def _wait_for_ctrl_c(url: str) -> None:
         print("stopping the server")
 
 
-def _check_server(api: Api) -> None:
+def _check_server(api: Client) -> None:
     """Reachable, and the key may submit (a server with OCEC_AUTH=off needs none)."""
+    from ocec_jobs.client import ApiError
+
     try:
-        me = api.get("/session/me")
-    except ClientError as exc:
-        if exc.code == Exit.AUTH and api.target.key is None:
+        me = api.who_am_i()
+    except ApiError as exc:
+        if exc.status == 401 and api.key is None:
             raise ClientError(Exit.AUTH, NEEDS_KEY) from exc
         raise
     if me.get("role") == "viewer":
@@ -285,22 +289,13 @@ def _tail(stream: IO[str]) -> str:
 
 
 # ---- 4.-5. uploads and the job --------------------------------------------------------------------
-def upload(api: Api, model_a: Path, data_b: Path) -> tuple[str, str]:
+def upload(api: Client, model_a: Path, data_b: Path) -> tuple[str, str]:
     step("uploading model A and dataset B (POST /models, POST /datasets)")
-    model = _post_file(api, "/models", model_a)
-    dataset = _post_file(api, "/datasets", data_b / "dataset.parquet")
+    model = api.upload_model(model_a).upload
+    dataset = api.upload_dataset(data_b / "dataset.parquet").upload
     print(f"   model A    -> {model['path']}  (sha256 {model['sha256'][:12]}…)")
     print(f"   dataset B  -> {dataset['path']}  (sha256 {dataset['sha256'][:12]}…)")
     return str(model["use_as"]["pretrain"]), str(dataset["use_as"]["data_root"])
-
-
-def _post_file(api: Api, collection: str, path: Path) -> dict[str, Any]:
-    with path.open("rb") as handle:
-        response = api.request(
-            "POST", collection, files={"file": (path.name, handle, "application/octet-stream")}, timeout=600
-        )
-    answer: dict[str, Any] = response.json()
-    return answer
 
 
 def job_spec(pretrain: str, data_root: str) -> dict[str, Any]:
@@ -321,18 +316,18 @@ PLAN = f"""\
             use keep-trying or pause (docs/steering.md). With these seeds the gate opens on CPU."""
 
 
-def submit(api: Api, pretrain: str, data_root: str) -> dict[str, Any]:
+def submit(api: Client, pretrain: str, data_root: str) -> dict[str, Any]:
     step(f"submitting a progressive fine-tune of model A on B (POST /jobs), {JOB_EPOCHS} epochs")
     print(PLAN)
-    job: dict[str, Any] = api.post("/jobs", job_spec(pretrain, data_root))
-    print(f"   job {job['id']}  (dashboard {api.target.url}/ui/jobs/{job['id']})\n", flush=True)
+    job = api.create_job(job_spec(pretrain, data_root))
+    print(f"   job {job['id']}  (dashboard {api.url}/ui/jobs/{job['id']})\n", flush=True)
     return job
 
 
 # ---- 6. summary -----------------------------------------------------------------------------------
-def summarize(api: Api, job_id: str, work: Path, started: float) -> None:
-    job = api.get(job_path(job_id))
-    events = api.get(job_path(job_id, "events"), params={"kind": "stage_change", "limit": 50})["data"]
+def summarize(api: Client, job_id: str, work: Path, started: float) -> None:
+    job = api.get_job(job_id)
+    events = api.list_events(job_id, kind=["stage_change"], limit=50)["data"]
     step(f"{job['state']} in {time.monotonic() - started:.0f} s")
     for event in events:
         if event.get("from_stage") is not None:
@@ -343,19 +338,17 @@ def summarize(api: Api, job_id: str, work: Path, started: float) -> None:
     for name in ("best.pt", "best.onnx"):
         local = download(api, job_id, name, work / f"{JOB_NAME}-{name}")
         print(f"   {name:<10} {local or '(not produced)'}")
-        print(f"              {api.target.url}{job_path(job_id, 'artifacts', name)}")
-    print(f"   dashboard  {api.target.url}/ui/jobs/{job_id}")
+        print(f"              {api.url}/jobs/{job_id}/artifacts/{name}")
+    print(f"   dashboard  {api.url}/ui/jobs/{job_id}")
     print(f"   status     ocec-jobs status {job_id}", flush=True)
 
 
-def download(api: Api, job_id: str, name: str, target: Path) -> Path | None:
+def download(api: Client, job_id: str, name: str, target: Path) -> Path | None:
+    from ocec_jobs.client import ApiError
+
     try:
-        response = api.request("GET", job_path(job_id, "artifacts", name))
-    except ClientError as exc:
-        if exc.code == Exit.REFUSED:  # 404: a failed or cancelled job may have no ONNX
+        return api.download(job_id, name, target, overwrite=True).path
+    except ApiError as exc:
+        if exc.status == 404:  # a failed or cancelled job may have no ONNX
             return None
         raise
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_bytes(response.content)
-    partial.replace(target)
-    return target

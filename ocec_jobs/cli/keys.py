@@ -35,7 +35,7 @@ def register(subparsers: SubParsers) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="<action>", required=True)
     create = actions.add_parser("create", parents=[common], help="create a key and print it once")
-    create.add_argument("--name", required=True, help="who or what uses it (recorded as the actor)")
+    create.add_argument("--name", help="who or what uses it, recorded as the actor (default: the role)")
     create.add_argument("--role", required=True, choices=ROLES)
     create.set_defaults(handler=run_create)
     listing = actions.add_parser("list", parents=[common], help="list keys (never the keys themselves)")
@@ -92,7 +92,7 @@ def run_create(args: argparse.Namespace) -> int:
 
     try:
         with _database(args, write=True) as session:
-            new = keys.create_key(session, name=args.name, role=args.role)
+            new = keys.create_key(session, name=args.name or args.role, role=args.role)
             key_id, name, role = new.record.id, new.record.name, new.record.role
     except _DatabaseUnusableError as exc:
         return _fail(str(exc), 1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -144,12 +145,23 @@ def _first_key_note(settings: Settings) -> list[str]:
         return ["  auth       OFF (OCEC_AUTH=off): anyone who reaches the API may do anything"]
     key = ensure_first_admin(settings)
     if key is None:
-        return [f"  auth       API keys ({active_keys(settings)} active; `ocec-jobs keys list`)"]
+        return [
+            f"  auth       API keys ({active_keys(settings)} active; `ocec-jobs keys list`)",
+            "             The admin key was shown on its first start only; a new one (server up or down):",
+            f"             {new_admin_key_command(settings.home)}",
+        ]
     return [
         f"  admin key  {key}",
         f"             {SHOWN_ONCE}",
         "             Use it as 'Authorization: Bearer <key>' or sign in to the dashboard with it.",
     ]
+
+
+def new_admin_key_command(home: Path) -> str:
+    """``ocec-jobs keys create --role admin``, naming the home unless it is the default one here."""
+    default = (Path.cwd() / DEFAULT_HOME).resolve()
+    where = "" if Path(home).resolve() == default else f" --home {shlex.quote(str(home))}"
+    return f"ocec-jobs keys create --role admin{where}"
 
 
 def _print_summary(

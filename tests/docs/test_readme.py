@@ -9,6 +9,10 @@ server's URL and the admin key it printed, exactly what the README tells the use
 The server runs with a 2 s heartbeat (default 10 s) so commands reach the job sooner; nothing in
 the blocks depends on it.
 
+The curl blocks run a second time in the same terminal (a new job), and their helpers are made to
+fail: a wrong key, a job that ended, a server that is gone. docs/client.md's Python cells run here
+too, against the same server and the README's data.
+
 Blocks that are not run here are mapped, command by command, to the test that runs that command
 (``COVERED``); ``test_every_bash_block_is_run_or_mapped`` fails when a bash block has no marker, a
 marker is unknown, or a mapped block gains a command the map does not list.
@@ -18,13 +22,16 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.docs.readme_blocks import REPO, Shell, blocks, marked
+from tests.ocec_jobs.up_process import free_port
 from tests.ocec_jobs.up_server import Server, running_up, user_env
 
 RUN = ("connect", "data", "curl-flow", "cli-flow")
@@ -63,6 +70,7 @@ COVERED: dict[str, dict[str, str]] = {
 }
 URL_PLACEHOLDER, KEY_PLACEHOLDER = "http://127.0.0.1:8000", "ocec_…"
 BLOCK_TIMEOUT_S = 240.0
+CLIENT_GUIDE = REPO / "docs" / "client.md"
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +85,18 @@ def shell(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Shell:
     """A terminal after the README's ``connect`` and ``data`` blocks (run once for the module)."""
     work = tmp_path_factory.mktemp("readme-user")
     session = Shell(work, user_env())
-    connect = marked("connect").code
-    assert connect.count(URL_PLACEHOLDER) == 1 and connect.count(KEY_PLACEHOLDER) == 1
-    ready = run(session, connect.replace(URL_PLACEHOLDER, server.url).replace(KEY_PLACEHOLDER, server.key))
+    ready = run(session, connect_code(server))
     assert '"database":"ok"' in ready.stdout
     data = run(session, marked("data").code)
     assert re.search(r"pretrain uploads/\w+/best\.pt, data_root uploads/\w+", data.stdout), data.stdout
     return session
+
+
+def connect_code(server: Server, key: str | None = None) -> str:
+    """The ``connect`` block with this server's URL and a key (default: its admin key) pasted in."""
+    connect = marked("connect").code
+    assert connect.count(URL_PLACEHOLDER) == 1 and connect.count(KEY_PLACEHOLDER) == 1
+    return connect.replace(URL_PLACEHOLDER, server.url).replace(KEY_PLACEHOLDER, key or server.key)
 
 
 def run(session: Shell, code: str) -> subprocess.CompletedProcess[str]:
@@ -100,8 +113,8 @@ def api(server: Server, path: str) -> Any:
 
 
 def job_named(server: Server, name: str) -> Any:
-    [job] = api(server, f"/jobs?name={name}")["data"]
-    return job
+    """The newest job of that name (the curl flow runs twice)."""
+    return api(server, f"/jobs?name={name}")["data"][0]
 
 
 def test_every_bash_block_is_run_or_mapped() -> None:
@@ -132,6 +145,35 @@ def test_curl_flow_runs_as_written(shell: Shell, server: Server) -> None:
     assert {"paused", "cancelled"} <= {e["to_state"] for e in events if e["kind"] == "state_change"}
 
 
+def test_the_curl_blocks_run_again_and_their_helpers_stop_loudly(
+    shell: Shell, server: Server, tmp_path: Path
+) -> None:
+    """Pasted a second time, the flow submits a new job (its own Idempotency-Key) and steers it to
+    the end; ``wait_for`` stops when the job ended or the server is gone, ``field`` on a wrong key."""
+    if not api(server, "/jobs?name=by-hand")["data"]:
+        run(shell, marked("curl-flow").code)  # this test alone: the first run
+    before = [job["id"] for job in api(server, "/jobs?name=by-hand")["data"]]
+
+    run(shell, connect_code(server))
+    run(shell, marked("curl-flow").code)
+    ended = shell.run("wait_for state paused", timeout=60)
+    gone = shell.run(f"OCEC_URL=http://127.0.0.1:{free_port()}\nwait_for state paused", timeout=60)
+    wrong_key = Shell(tmp_path, user_env()).run(
+        connect_code(server, key="ocec_not-a-key")
+        + 'ID=$(curl -sS -H "Authorization: Bearer $OCEC_API_KEY" "$OCEC_URL/jobs" | field data 0 id)\n'
+        + "echo carried on\n",
+        timeout=60,
+    )
+
+    after = api(server, "/jobs?name=by-hand")["data"]
+    assert len(after) == len(before) + 1 and after[0]["id"] not in before
+    assert (after[0]["state"], after[0]["attempt"]) == ("cancelled", 2)
+    assert ended.returncode == 1 and "wait_for: the job ended cancelled" in ended.stderr
+    assert gone.returncode == 1 and "field: no JSON answer" in gone.stderr
+    assert wrong_key.returncode == 1 and "carried on" not in wrong_key.stdout
+    assert "field: 401" in wrong_key.stderr and "Traceback" not in wrong_key.stderr + gone.stderr
+
+
 def test_cli_flow_runs_as_written(shell: Shell, server: Server) -> None:
     done = run(shell, marked("cli-flow").code)
 
@@ -142,6 +184,26 @@ def test_cli_flow_runs_as_written(shell: Shell, server: Server) -> None:
     job = job_named(server, "cli-finetune")
     assert job["state"] == "succeeded" and job["stage"] == 2
     assert f"{job['id']}  cli-finetune  succeeded  stage 2  epoch 8/8" in out  # the status line
+
+
+def test_the_client_guide_runs_as_written(shell: Shell, server: Server) -> None:
+    """docs/client.md's Python cells, in order, in one interpreter (as a notebook runs them), in the
+    folder of the README's data block, with OCEC_URL and OCEC_API_KEY set as its connect block does."""
+    cells = [b.code for b in blocks(CLIENT_GUIDE.read_text(encoding="utf-8")) if b.lang == "python"]
+    env = user_env() | {"OCEC_URL": server.url, "OCEC_API_KEY": server.key}
+
+    done = subprocess.run(
+        [sys.executable, "-c", "\n".join(cells)],
+        cwd=shell.cwd, env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT_S, check=False,
+    )  # fmt: skip
+
+    print(done.stdout)  # the answers docs/client.md shows
+    assert done.returncode == 0, done.stderr
+    assert len(cells) >= 5 and "end: succeeded" in done.stdout and "stage 1 -> 2 at epoch 3" in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("422 ") and "['lr']" in done.stdout
+    assert (shell.cwd / "from-python.onnx").stat().st_size > 1000
+    job = job_named(server, "from-python")
+    assert job["state"] == "succeeded" and job["stage"] == 2
 
 
 def test_docker_compose_runs_the_commands_the_readme_names() -> None:

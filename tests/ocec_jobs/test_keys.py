@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from jobstore.migrate import upgrade_to_head
 from jobstore.repo import keys
 from jobstore.settings import AuthMode, Settings
 from ocec_jobs.cli.keys import ensure_first_admin
-from ocec_jobs.cli.up import _first_key_note
+from ocec_jobs.cli.up import DEFAULT_HOME, _first_key_note
 from tests.ocec_jobs.up_process import DISTRIBUTED_ENV, free_port, stop_group, wait_ready
 
 KEY_LENGTH = len("ocec_") + 43
@@ -139,7 +140,30 @@ def test_the_first_admin_key_is_made_once(home: Path) -> None:
     assert key is not None and (key.name, key.role) == ("admin", "admin")
     assert not any("ocec_" in line for line in second)
     assert "1 active" in second[0]
+    assert second[-1].split() == ["ocec-jobs", "keys", "create", "--role", "admin", "--home", str(home)]
     assert ensure_first_admin(settings) is None
+
+
+def test_a_later_start_names_a_command_that_makes_an_admin_key_on_the_default_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded default (``./.ocec-jobs``), the server stopped: the printed command works as is."""
+    home = tmp_path / DEFAULT_HOME
+    settings = Settings(home=home, database_url=f"sqlite:///{home / 'ocec.db'}")
+    upgrade_to_head(settings.database_url)
+    ensure_first_admin(settings)
+    monkeypatch.chdir(tmp_path)
+
+    command = _first_key_note(settings)[-1].strip()
+    made = subprocess.run(
+        [sys.executable, "-m", "ocec_jobs.cli.main", *shlex.split(command)[1:]],
+        cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert command == "ocec-jobs keys create --role admin"
+    assert made.returncode == 0, made.stderr
+    key = find(home, made.stdout.strip())
+    assert key is not None and (key.role, key.name) == ("admin", "admin")
 
 
 def test_no_first_key_when_auth_is_off(home: Path) -> None:

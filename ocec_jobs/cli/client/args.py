@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ocec_jobs.cli.client.connection import KEY_ENV, cli_error
 from ocec_jobs.cli.client.exitcodes import ClientError, Exit
 
 Command = Callable[[argparse.Namespace], int]
@@ -36,16 +37,27 @@ def guarded(command: Command) -> Command:
         try:
             return command(args)
         except ClientError as exc:
-            print(f"ocec-jobs: {exc.message}", file=sys.stderr, flush=True)
-            return int(exc.code)
-        except KeyboardInterrupt:
-            print("ocec-jobs: interrupted", file=sys.stderr)
-            return int(Exit.INTERRUPTED)
+            return _failed(exc)
         except BrokenPipeError:  # `ocec-jobs list | head`: the reader left; not an error of ours
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return int(Exit.OK)
+        except Exception as exc:  # the client's errors; imported here so `--help` needs no httpx
+            from ocec_jobs.client import OcecJobsError
+
+            if not isinstance(exc, OcecJobsError):
+                raise
+            has_key = bool(getattr(args, "key", None) or os.environ.get(KEY_ENV))
+            return _failed(cli_error(exc, has_key=has_key))
+        except KeyboardInterrupt:
+            print("ocec-jobs: interrupted", file=sys.stderr)
+            return int(Exit.INTERRUPTED)
 
     return run
+
+
+def _failed(exc: ClientError) -> int:
+    print(f"ocec-jobs: {exc.message}", file=sys.stderr, flush=True)
+    return int(exc.code)
 
 
 def add(

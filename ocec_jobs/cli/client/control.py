@@ -6,11 +6,10 @@ import argparse
 from typing import Any
 
 from ocec_jobs.cli.client.args import add
-from ocec_jobs.cli.client.connection import Api, target_of
+from ocec_jobs.cli.client.connection import connect, target_of
 from ocec_jobs.cli.client.exitcodes import Exit
 from ocec_jobs.cli.client.jobs import add_follow_flags, follow_after
 from ocec_jobs.cli.client.render import job_line, print_json
-from ocec_jobs.cli.client.urls import job_path
 
 DECISIONS = ("proceed", "extend", "retry", "stop")
 FORK_STAGE2 = (
@@ -77,7 +76,7 @@ def _resume_flags(parser: argparse.ArgumentParser, *, default_from: str) -> None
 
 def _resume_body(args: argparse.Namespace) -> dict[str, Any]:
     body = {
-        "from": args.from_,
+        "from_": args.from_,
         "stage": args.stage,
         "lr": args.lr,
         "epochs": args.epochs,
@@ -101,22 +100,21 @@ def _show(args: argparse.Namespace, answer: dict[str, Any]) -> int:
 
 
 def run_stage(args: argparse.Namespace) -> int:
-    with Api(target_of(args)) as api:
-        answer = api.post(job_path(args.job_id, "stage"), {"stage": args.stage, "reason": args.reason})
+    with connect(target_of(args)) as client:
+        answer = client.force_stage(args.job_id, args.stage, args.reason)
     return _show(args, answer)
 
 
 def run_decide(args: argparse.Namespace) -> int:
-    body = {"action": args.action, "epochs": args.epochs, "lr": args.lr, "reason": args.reason}
-    with Api(target_of(args)) as api:
-        job = api.post(job_path(args.job_id, "decide"), {k: v for k, v in body.items() if v is not None})
-        return follow_after(api, args, job)
+    with connect(target_of(args)) as client:
+        job = client.decide(args.job_id, args.action, args.reason, epochs=args.epochs, lr=args.lr)
+        return follow_after(client, args, job)
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    with Api(target_of(args)) as api:
-        job = api.post(job_path(args.job_id, "resume"), _resume_body(args))
-        return follow_after(api, args, job)
+    with connect(target_of(args)) as client:
+        job = client.resume(args.job_id, **_resume_body(args))
+        return follow_after(client, args, job)
 
 
 def run_fork(args: argparse.Namespace) -> int:
@@ -129,16 +127,15 @@ def run_fork(args: argparse.Namespace) -> int:
     stage2 = {k: v for k, v in stage2.items() if v is not None}
     if stage2:
         body["stage2"] = stage2
-    with Api(target_of(args)) as api:
-        job = api.post(job_path(args.job_id, "fork"), body)
-        return follow_after(api, args, job)
+    with connect(target_of(args)) as client:
+        job = client.fork(args.job_id, **body)
+        return follow_after(client, args, job)
 
 
 def _command(action: str) -> Any:
     def run(args: argparse.Namespace) -> int:
-        body = {"reason": args.reason} if args.reason else {}
-        with Api(target_of(args)) as api:
-            answer = api.post(job_path(args.job_id, action), body)
+        with connect(target_of(args)) as client:
+            answer = getattr(client, action)(args.job_id, args.reason)
         return _show(args, answer)
 
     return run

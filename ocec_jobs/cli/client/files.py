@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
-import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from jobstore.artifacts import ALIASES, BEST_PT
 from ocec_jobs.cli.client.args import add, usage
-from ocec_jobs.cli.client.connection import Api, target_of
+from ocec_jobs.cli.client.connection import connect, target_of
 from ocec_jobs.cli.client.exitcodes import Exit
 from ocec_jobs.cli.client.render import print_json, upload_text
-from ocec_jobs.cli.client.urls import job_path
 
-PLOT = "plot.png"
-ARTIFACTS = (*ALIASES, PLOT)
-UPLOAD_READ_TIMEOUT = 3600.0  # the server checks every image of a dataset before it answers
-CHUNK = 1 << 16
+ARTIFACTS = (*ALIASES, "plot.png")  # the plot is Client.download's too (ocec_jobs.client.client.PLOT)
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -48,25 +42,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def run_download(args: argparse.Namespace) -> int:
     name = str(args.artifact)
-    path = job_path(args.job_id, PLOT) if name == PLOT else job_path(args.job_id, "artifacts", name)
     target: Path = args.output or Path(PurePosixPath(name).name)
     if target.exists() and not args.force:
         raise usage(f"{target} exists: pass --force to overwrite it, or -o another file")
-    partial = target.with_name(f".{target.name}.partial")
-    digest, size = hashlib.sha256(), 0
-    try:
-        with Api(target_of(args)) as api, api.stream("GET", path) as response, partial.open("wb") as out:
-            for chunk in response.iter_bytes(CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-    except BaseException:
-        partial.unlink(missing_ok=True)  # never leave half a file behind
-        raise
-    os.replace(partial, target)
-    sha256 = digest.hexdigest()
-    result = {"path": str(target), "bytes": size, "sha256": sha256}
-    print_json(result) if args.json else print(f"{target}  {size} bytes  sha256 {sha256[:12]}…")
+    with connect(target_of(args)) as client:
+        done = client.download(args.job_id, name, target, overwrite=True)
+    result = {"path": str(done.path), "bytes": done.bytes, "sha256": done.sha256}
+    print_json(result) if args.json else print(f"{target}  {done.bytes} bytes  sha256 {done.sha256[:12]}…")
     return int(Exit.OK)
 
 
@@ -75,18 +57,13 @@ def _uploader(collection: str) -> Any:
         file: Path = args.file
         if not file.is_file():
             raise usage(f"{file}: no such file")
-        import httpx
-
-        timeout = httpx.Timeout(args.timeout, read=max(args.timeout, UPLOAD_READ_TIMEOUT))
-        with Api(target_of(args)) as api, file.open("rb") as handle:
-            files = {"file": (file.name, handle, "application/octet-stream")}
-            response = api.request("POST", collection, files=files, timeout=timeout)
-        upload: dict[str, Any] = response.json()
+        with connect(target_of(args)) as client:
+            done = client.upload_model(file) if collection == "/models" else client.upload_dataset(file)
         if args.json:
-            print_json(upload)
+            print_json(done.upload)
         else:
-            again = " (the same file was uploaded before)" if response.status_code == 200 else ""
-            print(upload_text(upload) + again)
+            again = "" if done.created else " (the same file was uploaded before)"
+            print(upload_text(done.upload) + again)
         return int(Exit.OK)
 
     return run

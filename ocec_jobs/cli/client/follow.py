@@ -15,82 +15,57 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from jobstore.text import visible, visible_data
-from ocec_jobs.cli.client.connection import Api
-from ocec_jobs.cli.client.exitcodes import JOB_STATE_EXITS, WAITING_STATES, ClientError, Exit
+from ocec_jobs.cli.client.exitcodes import JOB_STATE_EXITS, WAITING_STATES, Exit
 from ocec_jobs.cli.client.render import f1
-from ocec_jobs.cli.client.sse import Message, messages
-from ocec_jobs.cli.client.urls import job_path
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
+    from ocec_jobs.client import Client, Message
+
 RECONNECT_SECONDS = 60.0
-BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 END, METRIC = "end", "metric"
 
 
 def follow_job(
-    api: Api, job_id: str, *, as_json: bool, keep_waiting: bool, progress: bool | None = None
+    client: Client, job_id: str, *, as_json: bool, keep_waiting: bool, progress: bool | None = None
 ) -> Exit:
     """Follow ``job_id`` to its end (or to a state that needs a person); the exit code of its outcome."""
-    status = api.get(job_path(job_id))
+    status = client.get_job(job_id)
     view = FollowView(status, as_json=as_json, progress=sys.stderr.isatty() if progress is None else progress)
     try:
-        return _follow(api, job_id, view, keep_waiting)
+        return _follow(client, job_id, view, keep_waiting)
     finally:
         view.close()
 
 
-def _follow(api: Api, job_id: str, view: FollowView, keep_waiting: bool) -> Exit:
-    last_id: str | None = None
-    failing_since: float | None = None
-    attempt = 0
-    while True:
-        headers = {"Last-Event-ID": last_id} if last_id else {}
-        try:
-            with api.stream("GET", job_path(job_id, "stream"), headers=headers) as response:
-                failing_since, attempt = None, 0
-                for message in messages(response.iter_lines()):
-                    last_id = message.id or last_id
-                    outcome = view.show(message)
-                    if outcome is None and not keep_waiting:
-                        outcome = _waiting(api, job_id, message, view)
-                    if outcome is not None:
-                        return outcome
-        except ClientError as exc:
-            if exc.code != Exit.UNREACHABLE:
-                raise
-            failing_since = failing_since or time.monotonic()
-            if time.monotonic() - failing_since > RECONNECT_SECONDS:
-                raise
+def _follow(client: Client, job_id: str, view: FollowView, keep_waiting: bool) -> Exit:
+    def reconnecting(_: object) -> None:
         view.note("stream cut; reconnecting")
-        time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
-        attempt += 1
+
+    for message in client.stream(job_id, reconnect_seconds=RECONNECT_SECONDS, on_reconnect=reconnecting):
+        outcome = view.show(message)
+        if outcome is None and not keep_waiting:
+            outcome = _waiting(client, job_id, message, view)
+        if outcome is not None:
+            return outcome
+    return Exit.SERVER_ERROR  # the stream ends with its `end` event, which view.show turned into an exit
 
 
-def _waiting(api: Api, job_id: str, message: Message, view: FollowView) -> Exit | None:
+def _waiting(client: Client, job_id: str, message: Message, view: FollowView) -> Exit | None:
     """A state change into paused / awaiting_decision ends the follow if the job is *still* there
     (the replay of an old pause must not)."""
-    if message.event != "state_change" or _data(message).get("to_state") not in WAITING_STATES:
+    if message.event != "state_change" or message.json().get("to_state") not in WAITING_STATES:
         return None
-    status = api.get(job_path(job_id))
+    status = client.get_job(job_id)
     if status.get("state") not in WAITING_STATES:
         return None
     view.waiting(status)
     return JOB_STATE_EXITS[status["state"]]
-
-
-def _data(message: Message) -> dict[str, Any]:
-    try:
-        data = json.loads(message.data)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 class FollowView:
@@ -135,7 +110,7 @@ class FollowView:
 
     # ---- messages ---------------------------------------------------------------------------------
     def show(self, message: Message) -> Exit | None:
-        data = _data(message)
+        data = message.json()
         if self.as_json:
             print(
                 json.dumps({"event": message.event, "id": message.id, "data": data}),

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
 
 from ocec_jobs.cli.client.args import add
-from ocec_jobs.cli.client.connection import Api, target_of
+from ocec_jobs.cli.client.connection import cli_error, connect, target_of
 from ocec_jobs.cli.client.exitcodes import ClientError, Exit
 from ocec_jobs.cli.client.follow import follow_job
 from ocec_jobs.cli.client.render import JOB_COLUMNS, job_line, job_row, print_json, status_text, table
 from ocec_jobs.cli.client.spec import add_spec_flags, spec_from, upload_reference
-from ocec_jobs.cli.client.urls import job_path
+
+if TYPE_CHECKING:
+    from ocec_jobs.client import Client
 
 STATES = (
     "queued",
@@ -24,7 +25,6 @@ STATES = (
     "failed",
     "cancelled",
 )
-UPLOAD_FIELDS = {"pretrain": "/models", "data_root": "/datasets"}
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -71,55 +71,46 @@ def add_follow_flags(parser: argparse.ArgumentParser, follow_help: str | None) -
     )
 
 
-def follow_after(api: Api, args: argparse.Namespace, job: dict[str, Any]) -> int:
+def follow_after(client: Client, args: argparse.Namespace, job: dict[str, Any]) -> int:
     """The follow that ``--follow`` asks for after submit/resume/fork; else the printed job."""
     if not getattr(args, "follow", False):
         print_json(job) if args.json else print(job_line(job))
         return int(Exit.OK)
     progress = False if args.no_progress else None
     return int(
-        follow_job(api, job["id"], as_json=args.json, keep_waiting=args.keep_waiting, progress=progress)
+        follow_job(client, job["id"], as_json=args.json, keep_waiting=args.keep_waiting, progress=progress)
     )
 
 
 def run_submit(args: argparse.Namespace) -> int:
     body = spec_from(args)
-    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
-    with Api(target_of(args)) as api:
-        resolve_uploads(api, body)
-        job = api.post("/jobs", body, headers=headers)
-        return follow_after(api, args, job)
+    with connect(target_of(args)) as client:
+        resolve_uploads(client, body)
+        job = client.create_job(body, idempotency_key=args.idempotency_key)
+        return follow_after(client, args, job)
 
 
-def resolve_uploads(api: Api, body: dict[str, Any]) -> None:
+def resolve_uploads(client: Client, body: dict[str, Any]) -> None:
     """``upload:<id>`` in ``pretrain`` / ``data_root`` -> the upload's path on the server."""
-    for field, collection in UPLOAD_FIELDS.items():
+    from ocec_jobs.client import ApiError
+
+    for field, lookup in (("pretrain", client.get_model), ("data_root", client.get_dataset)):
         upload_id = upload_reference(body.get(field))
         if upload_id is not None:
             try:
-                body[field] = api.get(f"{collection}/{quote(upload_id, safe='')}")["path"]
-            except ClientError as exc:
-                if exc.code != Exit.REFUSED:
+                body[field] = lookup(upload_id)["path"]
+            except ApiError as exc:
+                error = cli_error(exc, has_key=client.key is not None)
+                if error.code != Exit.REFUSED:
                     raise
-                raise ClientError(Exit.REFUSED, f"{field}: upload {upload_id!r}: {exc.message}") from exc
+                raise ClientError(Exit.REFUSED, f"{field}: upload {upload_id!r}: {error.message}") from exc
 
 
 def run_list(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = {
-        "limit": args.limit,
-        "state": args.state or [],
-        "stage": args.stage,
-        "name": args.name,
-    }
-    params = {k: v for k, v in params.items() if v not in (None, [])}
-    jobs: list[dict[str, Any]] = []
-    with Api(target_of(args)) as api:
-        while True:
-            page = api.get("/jobs", params=params)
-            jobs.extend(page["data"])
-            if not args.all or not page.get("next_cursor"):
-                break
-            params["cursor"] = page["next_cursor"]
+    filters: dict[str, Any] = {"state": args.state, "stage": args.stage, "name": args.name}
+    filters["limit"] = args.limit
+    with connect(target_of(args)) as client:
+        jobs = list(client.iter_jobs(**filters)) if args.all else client.list_jobs(**filters)["data"]
     if args.json:
         print_json(jobs)
     else:
@@ -128,13 +119,13 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    with Api(target_of(args)) as api:
-        job = api.get(job_path(args.job_id))
+    with connect(target_of(args)) as client:
+        job = client.get_job(args.job_id)
     print_json(job) if args.json else print(status_text(job))
     return int(Exit.OK)
 
 
 def run_follow(args: argparse.Namespace) -> int:
-    with Api(target_of(args)) as api:
+    with connect(target_of(args)) as client:
         args.follow = True
-        return follow_after(api, args, {"id": args.job_id})
+        return follow_after(client, args, {"id": args.job_id})

@@ -72,7 +72,7 @@ def _key(db_url: str, name: str, role: Role) -> str:
         engine.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")  # one stack for the CLI and the Python client tests (tests/scheduling.py)
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("client")
     db_url = f"sqlite:///{tmp / 'ocec.db'}"

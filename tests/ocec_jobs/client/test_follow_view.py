@@ -8,7 +8,7 @@ import pytest
 
 from ocec_jobs.cli.client.exitcodes import Exit
 from ocec_jobs.cli.client.follow import FollowView
-from ocec_jobs.cli.client.sse import Message
+from ocec_jobs.client.sse import Message
 
 STATUS = {"id": "j1", "name": "hq", "epochs": 4, "stage": 1, "state": "running"}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ocec_jobs.cli.client.sse import Message, messages
+from ocec_jobs.client.sse import Message, messages
 
 
 def test_events_ids_comments_and_multiline_data() -> None:

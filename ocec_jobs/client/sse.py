@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -11,6 +13,14 @@ class Message:
     event: str
     data: str
     id: str | None  # the id this message carried, if any (resume after it with Last-Event-ID)
+
+    def json(self) -> dict[str, Any]:
+        """The data as a JSON object; ``{}`` when it is not one."""
+        try:
+            data = json.loads(self.data)
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
 
 
 def messages(lines: Iterable[str]) -> Iterator[Message]:
