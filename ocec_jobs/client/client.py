@@ -151,6 +151,17 @@ class Client(Connection):
         """Every event of a job (``kind=[…]`` filters), in order."""
         return self._pages(partial_job(self.list_events, job_id), "after", "next_after", options)
 
+    @endpoint("GET /jobs/{job_id}/notifications")
+    def list_notifications(self, job_id: str, *, after: int = 0, limit: int | None = None) -> Json:
+        """One page of the job's webhook deliveries: ``{"data": [...], "next_after": …}``."""
+        params = {"after": after, "limit": limit}
+        result: Json = self.call("GET /jobs/{job_id}/notifications", params=params, job_id=job_id)
+        return result
+
+    def iter_notifications(self, job_id: str, **options: Any) -> Iterator[Json]:
+        """Every webhook delivery of a job (attempts, status codes, next try), in order."""
+        return self._pages(partial_job(self.list_notifications, job_id), "after", "next_after", options)
+
     @endpoint("GET /jobs/{job_id}/stream")
     def stream(
         self,
