@@ -69,7 +69,7 @@ def names(record: type[Any]) -> list[str]:
 
 
 def spec_defaults(model: type[BaseModel], **required: Any) -> dict[str, Any]:
-    return model(**required).model_dump(mode="json", exclude=set(required))
+    return model(**required).model_dump(mode="json", exclude=set(required) | spec.SERVICE_FIELDS)
 
 
 def as_spec_value(value: Any) -> Any:
@@ -118,7 +118,7 @@ def test_a_payload_field_the_record_does_not_know_fails_loudly() -> None:
 
 def test_every_spec_setting_reaches_the_engine() -> None:
     engine_fields = set(names(config.TrainConfig)) - WORKER_ONLY
-    assert set(spec.JobSpec.model_fields) == engine_fields
+    assert set(spec.JobSpec.model_fields) - spec.SERVICE_FIELDS == engine_fields
     assert set(spec.StageGateSpec.model_fields) == set(names(config.StageGateConfig))
 
 
