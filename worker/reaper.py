@@ -1,4 +1,5 @@
-"""The reaper loop: ``jobstore.reaper.reap`` every ``reaper_interval_seconds``, sending via a publisher.
+"""The reaper loop: ``jobstore.reaper.reap`` every ``reaper_interval_seconds``, sending via a publisher,
+then the retention pass (``jobstore.retention.prune``: epoch checkpoints beyond each job's keep count).
 
 A Celery worker starts it on ``worker_ready`` as a small companion process of its main process
 (``python -m worker.reaper --parent-pid … --node …``; stopped on shutdown). The companion also beats
@@ -31,6 +32,7 @@ from jobstore.db import transaction_factory, write_transaction
 from jobstore.parent_death import die_with_parent
 from jobstore.reaper import ReapReport, reap
 from jobstore.repo.workers import beat_worker, mark_stopped
+from jobstore.retention import PruneReport, prune
 from jobstore.settings import Settings, get_settings
 from jobstore.tasknames import REAPER_ENV, Dispatch
 from jobstore.text import escape_log_records
@@ -123,6 +125,24 @@ class ReaperLoop:
         changed = {k: v for k, v in report.counts().items() if v}
         if changed:
             log.info("reaper: %s", changed)
+        self.prune_once()
+        return report
+
+    def prune_once(self) -> PruneReport | None:
+        """The retention pass (``jobstore.retention``), here so it never runs on a training path."""
+        try:
+            sessions = transaction_factory(get_engine(self.settings))
+            report = prune(sessions, settings=self.settings, now=datetime.now(UTC))
+        except Exception:
+            log.exception("retention pass failed")
+            return None
+        if report.pruned or report.errors:
+            log.info(
+                "retention: pruned %d file(s), %d bytes, %d error(s)",
+                len(report.pruned),
+                report.bytes,
+                report.errors,
+            )
         return report
 
 
