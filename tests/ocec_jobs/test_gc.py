@@ -50,7 +50,9 @@ def home(tmp_path: Path) -> Path:
     return home
 
 
-def test_dry_run_lists_what_would_go_and_gc_removes_it(home: Path) -> None:
+def test_dry_run_lists_what_would_go_and_gc_removes_it(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = home / "runs"
     before = sorted(p for p in runs.rglob("*") if p.is_file())
 
@@ -73,7 +75,8 @@ def test_dry_run_lists_what_would_go_and_gc_removes_it(home: Path) -> None:
     assert done.stdout.replace("removed", "would remove") == dry.stdout
     kept = sorted(p.relative_to(runs).as_posix() for p in runs.rglob("*.pt"))
     assert len(kept) == 4 and all("epoch_0003" in p or "epochs" not in p for p in kept)
-    assert gc(home, "--dry-run").stdout.strip() == "would remove 0 checkpoint(s) and 0 folder(s), 0 B in all"
+    assert main(["gc", "--dry-run", "--home", str(home)]) == 0
+    assert capsys.readouterr().out.strip() == "would remove 0 checkpoint(s) and 0 folder(s), 0 B in all"
 
 
 def test_gc_refuses_a_home_without_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
