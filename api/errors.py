@@ -34,6 +34,9 @@ class ProblemType(StrEnum):
     CONFLICT = "urn:ocec-jobs:problem:state-conflict"
     IDEMPOTENCY = "urn:ocec-jobs:problem:idempotency-key-reused"
     NO_CHECKPOINT = "urn:ocec-jobs:problem:no-checkpoint"
+    CHECKPOINT_PRUNED = "urn:ocec-jobs:problem:checkpoint-pruned"
+    JOB_DELETED = "urn:ocec-jobs:problem:job-deleted"
+    IN_USE = "urn:ocec-jobs:problem:in-use"
     QUOTA = "urn:ocec-jobs:problem:quota-exceeded"
     UNAVAILABLE = "urn:ocec-jobs:problem:unavailable"
     UNAUTHENTICATED = "urn:ocec-jobs:problem:unauthenticated"
@@ -177,6 +180,9 @@ _STORE_ERRORS: dict[type[store.JobStoreError], tuple[int, ProblemType, str, str 
     store.CommandNotFoundError: (404, ProblemType.NOT_FOUND, "Command not found", None, ""),
     store.JobNotRunningError: (409, ProblemType.CONFLICT, "Conflict with the job's state", None, ""),
     store.NoCheckpointError: (409, ProblemType.NO_CHECKPOINT, "No such checkpoint", None, ""),
+    store.CheckpointPrunedError: (409, ProblemType.CHECKPOINT_PRUNED, "Checkpoint pruned", None, ""),
+    store.DeleteRefusedError: (409, ProblemType.CONFLICT, "Conflict with the job's state", None, ""),
+    store.JobDeletedError: (409, ProblemType.JOB_DELETED, "Job deleted", None, ""),
     store.IdempotencyConflictError: (
         422,
         ProblemType.IDEMPOTENCY,
@@ -199,10 +205,14 @@ async def store_error_handler(request: Request, exc: Exception) -> JSONResponse:
         return await internal_error_handler(request, exc)
     status, kind, title, field, location = known
     extra: dict[str, Any] = {"job_id": getattr(exc, "job_id", None) or request.path_params.get("job_id")}
-    if isinstance(exc, store.JobNotRunningError):
+    if isinstance(exc, store.JobNotRunningError | store.DeleteRefusedError):
         extra["state"] = exc.state
-    if isinstance(exc, store.NoCheckpointError):
+    if isinstance(exc, store.NoCheckpointError | store.CheckpointPrunedError):
         extra["available"] = exc.available
+    if isinstance(exc, store.CheckpointPrunedError):
+        extra["pruned_at"] = exc.pruned_at.isoformat()
+    if isinstance(exc, store.JobDeletedError):
+        extra["deleted_at"] = exc.deleted_at.isoformat()
     detail = str(exc)
     if field is not None:
         found = _store_field_errors(exc, field, location)

@@ -14,6 +14,7 @@ from api import errors, observability, security
 from api.auth import get_actor
 from api.auth.gate import AuthGateMiddleware
 from api.auth.policy import check_routes
+from api.disk_metrics import DiskCollector
 from api.head import HeadAsGetMiddleware
 from api.lifespan import lifespan
 from api.limits import StrictJsonMiddleware, body_limit
@@ -86,7 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(security.BodyLimitMiddleware, limit_of=limit_of)
     app.add_middleware(AuthGateMiddleware)
     security.install(app, resolved.cors_origins)
-    app.state.observability = observability.Observability(lambda: app.state.resources.engine)
+    disk = DiskCollector(resolved.runs_root, resolved.model_root, resolved.data_root)
+    app.state.observability = observability.Observability(lambda: app.state.resources.engine, disk)
     # outermost: every answer is timed, the middleware's own 413s included
     app.add_middleware(observability.RequestMetricsMiddleware, observability=app.state.observability)
     auth = [Depends(get_actor)]

@@ -10,6 +10,7 @@ one process never share counters.
   running jobs' epoch / stage / progress, epoch durations (a histogram over every recorded epoch
   row, by stage), workers' newest heartbeat (timestamp and age) and live / expired leases.
   ``ocec_jobs_database_up`` is 0 (and the store metrics absent) when the database cannot be read.
+- **Disk use** of run folders (in total and per job) and uploads (``api.disk_metrics``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy import Engine, case, func
 from sqlmodel import Session, col, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.disk_metrics import DiskCollector
 from api.route_info import SCOPE_KEY as ROUTE_INFO
 from jobstore.db import read_session
 from jobstore.models import EpochMetric, Job
@@ -42,7 +44,7 @@ EPOCH_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 class Observability:
     """What an app holds for ``/metrics``: its registry and the request histogram."""
 
-    def __init__(self, engine_of: Callable[[], Engine]) -> None:
+    def __init__(self, engine_of: Callable[[], Engine], disk: DiskCollector | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Histogram(
             f"{PREFIX}_http_request_duration_seconds",
@@ -52,6 +54,8 @@ class Observability:
             registry=self.registry,
         )
         self.registry.register(JobStoreCollector(engine_of))
+        if disk is not None:
+            self.registry.register(disk)
 
 
 class RequestMetricsMiddleware:

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from api.schemas import BaselineStatus, GateStatus, JobLinks, JobPublic, JobStatus
 from api.steering import forks_of, pending_decision, restore_of
 from jobstore import repo
+from jobstore.disk import folder_bytes
 from jobstore.gates import gate_epoch, gate_settings
 from jobstore.models import Attempt, Job, utcnow
 from jobstore.repo.workers import presence, worker_live
@@ -164,5 +165,10 @@ def load_status(session: Session, job: Job, settings: Settings | None = None) ->
     )
     update: dict[str, object] = {"restore": restore_of(session, job), "forks": forks_of(session, job)}
     if settings is not None:
-        update |= worker_fields(session, job, settings, utcnow())
+        update |= worker_fields(session, job, settings, utcnow()) | {"disk_bytes": disk_bytes(job, settings)}
     return base.model_copy(update=update)
+
+
+def disk_bytes(job: Job, settings: Settings) -> int:
+    """What the job's run folder holds (``<runs_root>/<job id>``)."""
+    return folder_bytes(settings.runs_root / job.id)

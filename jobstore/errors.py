@@ -1,7 +1,8 @@
 """Domain errors raised by jobstore. Each carries a stable ``code`` the API maps to a status.
 
 The API answers: ``not-found`` 404; ``illegal-transition``, ``idempotency-conflict``,
-``job-not-running``, ``no-checkpoint`` 409; ``invalid-cursor``, ``invalid-selector``,
+``job-not-running``, ``no-checkpoint``, ``checkpoint-pruned``, ``delete-refused``,
+``job-deleted`` 409; ``invalid-cursor``, ``invalid-selector``,
 ``invalid-resume``, ``invalid-command`` 422; ``quota-exceeded`` 429. ``fenced-out`` never reaches a
 client: it tells a worker that its attempt is over and it must stop writing.
 """
@@ -9,6 +10,7 @@ client: it tells a worker that its attempt is over and it must stop writing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 
@@ -80,6 +82,47 @@ class NoCheckpointError(JobStoreError):
         self.job_id = job_id
         self.selector = selector
         self.available = available
+
+
+class CheckpointPrunedError(JobStoreError):
+    """The selector names a checkpoint whose file the retention policy (or a DELETE) removed."""
+
+    code = "checkpoint-pruned"
+
+    def __init__(
+        self, job_id: str, selector: str, path: str, pruned_at: datetime, available: list[str]
+    ) -> None:
+        listed = ", ".join(available) if available else "none"
+        super().__init__(
+            f"job {job_id}: the checkpoint {selector!r} ({path}) was pruned at {pruned_at.isoformat()} "
+            f"by the retention policy or a delete; pick another one (available: {listed})"
+        )
+        self.job_id = job_id
+        self.selector = selector
+        self.pruned_at = pruned_at
+        self.available = available
+
+
+class DeleteRefusedError(JobStoreError):
+    """A delete that would break a job still in flight (the job itself, or a fork that needs it)."""
+
+    code = "delete-refused"
+
+    def __init__(self, job_id: str, state: str, detail: str) -> None:
+        super().__init__(detail)
+        self.job_id = job_id
+        self.state = state
+
+
+class JobDeletedError(JobStoreError):
+    """The job was deleted (a tombstone): its checkpoints are gone, nothing can resume or fork it."""
+
+    code = "job-deleted"
+
+    def __init__(self, job_id: str, deleted_at: datetime) -> None:
+        super().__init__(f"job {job_id} was deleted at {deleted_at.isoformat()}: its checkpoints are gone")
+        self.job_id = job_id
+        self.deleted_at = deleted_at
 
 
 class InvalidCursorError(JobStoreError, ValueError):

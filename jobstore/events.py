@@ -29,6 +29,8 @@ class EventKind(StrEnum):
     REDISPATCHED = "redispatched"  # the reaper re-sent a queued job's message (lost by the broker?)
     FORKED = "forked"  # on the parent: a child job was forked from one of its checkpoints
     NOTE = "note"  # anything else a worker wants in the audit trail
+    PRUNED = "pruned"  # the retention policy removed epoch checkpoint files (evidence: paths, bytes)
+    DELETED = "deleted"  # DELETE /jobs/{id}: the run folder removed; the job stays as a tombstone
 
 
 class Actor:
@@ -36,6 +38,7 @@ class Actor:
 
     SYSTEM = "system"
     REAPER = "reaper"
+    RETENTION = "retention"
 
     @staticmethod
     def worker(name: str) -> str:

@@ -100,6 +100,7 @@ class Job(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     started_at: datetime | None = _ts()
     finished_at: datetime | None = _ts()
+    deleted_at: datetime | None = _ts()  # DELETE /jobs/{id}: run folder removed, the row kept (tombstone)
 
 
 class Attempt(SQLModel, table=True):
@@ -224,6 +225,7 @@ class CheckpointRecord(SQLModel, table=True):
     sha256: str | None = Field(default=None, max_length=64)
     superseded: bool = False  # from a timeline abandoned by a resume to an earlier checkpoint
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    pruned_at: datetime | None = _ts()  # its file was removed (retention, or the job deleted)
 
 
 class ApiKey(SQLModel, table=True):

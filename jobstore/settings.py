@@ -108,6 +108,16 @@ class Settings(BaseSettings):
         "preemptions with an epoch completed in between are free (a deploy is not a failure).",
     )
 
+    keep_epoch_checkpoints: int = Field(
+        default=5,
+        ge=0,
+        le=10_000,
+        description="Epoch checkpoints (epochs/epoch_NNNN.pt) kept per job, the newest; older ones are "
+        "pruned by the reaper loop and `ocec-jobs gc`. best, last, interrupt and stage entries are always "
+        "kept, and so is any file a resume or a fork still names. A job's spec may set its own "
+        "(keep_epochs).",
+    )
+
     auth: AuthMode = Field(
         default=AuthMode.ON,
         description="API keys required: on (the default) or off (only where nobody else can reach it).",

@@ -119,6 +119,9 @@ class JobSpec(_Strict):
     val_ratio: Annotated[float, Field(gt=0, lt=1.0, allow_inf_nan=False)] = 0.2
     augment: AugmentPolicy = AugmentPolicy.OCEC
     notify: NotifySpec | None = None  # a service setting: the engine never sees it
+    # A service setting, not the engine's: how many epoch checkpoints the retention pass keeps
+    # (jobstore.retention); None: the server's keep_epoch_checkpoints.
+    keep_epochs: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] | None = None
 
     @field_validator("data_root", "pretrain")
     @classmethod
@@ -136,6 +139,10 @@ class JobSpec(_Strict):
         if self.stage == 3 and self.stage3 is None:
             raise ValueError("stage 3 needs a stage3 section")
         return self
+
+
+# JobSpec fields the service acts on and the engine never sees (tests/worker/test_mirrors.py).
+SERVICE_FIELDS = frozenset({"keep_epochs", "notify"})
 
 
 class JobCreate(JobSpec):

@@ -1,4 +1,5 @@
-"""The reaper loop: ``jobstore.reaper.reap`` every ``reaper_interval_seconds``, sending via a publisher;
+"""The reaper loop: ``jobstore.reaper.reap`` every ``reaper_interval_seconds``, sending via a publisher,
+then the retention pass (``jobstore.retention.prune``: epoch checkpoints beyond each job's keep count);
 where it reaps it also runs the webhook notifier (``worker.notifier``, a thread of this process).
 
 A Celery worker starts it on ``worker_ready`` as a small companion process of its main process
@@ -32,6 +33,7 @@ from jobstore.db import transaction_factory, write_transaction
 from jobstore.parent_death import die_with_parent
 from jobstore.reaper import ReapReport, reap
 from jobstore.repo.workers import beat_worker, mark_stopped
+from jobstore.retention import PruneReport, prune
 from jobstore.settings import Settings, get_settings
 from jobstore.tasknames import REAPER_ENV, Dispatch
 from jobstore.text import escape_log_records
@@ -122,11 +124,21 @@ class ReaperLoop:
 
     def run_once(self) -> ReapReport | None:
         """One pass; errors are logged (the next pass retries), never raised."""
-        return logged_pass("reaper", self._reap_pass)
+        report = logged_pass("reaper", self._reap_pass)
+        self.prune_once()
+        return report
 
     def _reap_pass(self) -> ReapReport:
         sessions = transaction_factory(get_engine(self.settings))
         return reap(sessions, now=datetime.now(UTC), settings=self.settings, dispatch=self._dispatch)
+
+    def prune_once(self) -> PruneReport | None:
+        """The retention pass (``jobstore.retention``), here so it never runs on a training path."""
+        return logged_pass("retention", self._prune_pass)
+
+    def _prune_pass(self) -> PruneReport:
+        sessions = transaction_factory(get_engine(self.settings))
+        return prune(sessions, settings=self.settings, now=datetime.now(UTC))
 
 
 def process_started_at(pid: int) -> datetime | None:

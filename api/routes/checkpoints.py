@@ -31,15 +31,15 @@ def list_checkpoints(
         bool, Query(description="also those of a timeline a resume abandoned")
     ] = False,
 ) -> list[CheckpointPublic]:
-    """List a job's checkpoint records (epoch order) with their download links."""
+    """List a job's checkpoint records (epoch order) with their download links; a pruned one says
+    when its file went (``pruned_at``) and has no link."""
     records = repo.list_checkpoints(session, job_id=job.id, include_superseded=include_superseded)
     return [_public(job, record) for record in records]
 
 
 def _public(job: Job, record: CheckpointRecord) -> CheckpointPublic:
-    return CheckpointPublic.model_validate(record).model_copy(
-        update={"download": artifact_url(job, record.path)}
-    )
+    download = artifact_url(job, record.path) if record.pruned_at is None else None
+    return CheckpointPublic.model_validate(record).model_copy(update={"download": download})
 
 
 @router.get(

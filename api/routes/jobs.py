@@ -1,4 +1,4 @@
-"""Submit, list and read jobs."""
+"""Submit, list, read and delete jobs."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from api.schemas import JobsPage, JobStatus
 from api.settings import ApiSettings
 from api.status import load_status, public
 from jobstore import repo
+from jobstore.disk import folder_bytes, remove_tree
+from jobstore.repo import deletion
 from jobstore.spec import JobCreate, SafeText
 from jobstore.states import JobState
 
@@ -88,14 +90,16 @@ def list_jobs(
     parent: Annotated[
         str | None, Query(pattern=JOB_ID_PATTERN, description="jobs forked from this one")
     ] = None,
+    include_deleted: Annotated[bool, Query(description="also deleted jobs (their tombstones)")] = False,
     limit: PageLimit = None,
     cursor: PageCursor = None,
 ) -> JobsPage:
-    """List jobs, newest first, one page at a time."""
+    """List jobs, newest first, one page at a time (deleted jobs only with include_deleted)."""
     size = page_size(settings, limit)
     page = repo.list_jobs(
-        session, limit=size, cursor=cursor, states=state, stage=stage, name=name, parent_job_id=parent
-    )
+        session, limit=size, cursor=cursor, states=state, stage=stage, name=name, parent_job_id=parent,
+        include_deleted=include_deleted,
+    )  # fmt: skip
     return JobsPage(data=[public(job) for job in page.items], next_cursor=page.next_cursor)
 
 
@@ -104,3 +108,22 @@ def get_job(session: SessionDep, settings: SettingsDep, job: JobDep) -> JobStatu
     """Show a job's status: state, stage, progress, ETA, best F1, latest metrics and next gate, and
     whether its worker lives and how old its last heartbeat is."""
     return load_status(session, job, settings)
+
+
+@router.delete("/{job_id}", response_model=JobStatus, responses=PROBLEM_RESPONSES)
+def delete_job(
+    job_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    transaction: TransactionDep,
+    actor: ActorDep,
+    reason: Annotated[SafeText, Query(max_length=2000, description="why, for the audit trail")] = "",
+) -> JobStatus:
+    """Delete a succeeded, failed or cancelled job (an operator key): its run folder is removed, the
+    job stays as a tombstone (``deleted_at``, a ``deleted`` event) and leaves the default list.
+    409 while it is not finished, or while a fork still restores from its checkpoints."""
+    with transaction() as tx:
+        folder = settings.runs_root / repo.get_job(tx, job_id).id  # 404 for an unknown id
+        deletion.delete_job(tx, job_id, actor=actor.name, reason=reason, disk_bytes=folder_bytes(folder))
+    remove_tree(folder)  # after the commit; again on a repeat, should an earlier removal have failed
+    return load_status(session, repo.get_job(session, job_id), settings)

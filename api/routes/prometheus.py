@@ -21,6 +21,7 @@ router = APIRouter(tags=["observability"])
     responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {}}, "description": "Prometheus text format"}},
 )
 def prometheus_metrics(request: Request) -> Response:
-    """Queue length, jobs by state, running epochs, epoch durations, worker heartbeats, API latency."""
+    """Queue length, jobs by state, running epochs, epoch durations, worker heartbeats, API latency,
+    disk use (run folders, per job and in total, and uploads)."""
     observability: Observability = request.app.state.observability
     return Response(generate_latest(observability.registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -5,7 +5,8 @@ as the raw body (``--data-binary @…``), up to ``OCEC_MAX_UPLOAD_BYTES``. The b
 hashed, checked (``api.uploads.service``: a checkpoint loadable with ``weights_only=True`` holding weights; a
 dataset with both classes, decodable images, usable splits), then moved into the model or data
 root; the answer (201) says how a job names it (``use_as``). The same bytes uploaded again answer
-200 with the first upload. Nothing is kept of a refused upload (422 naming ``file``).
+200 with the first upload. Nothing is kept of a refused upload (422 naming ``file``). ``DELETE``
+removes one (204), refused with 409 while a job that is not finished uses it.
 """
 
 from __future__ import annotations
@@ -117,3 +118,17 @@ def get_model(engine: EngineDep, upload_id: str) -> UploadPublic:
 def get_dataset(engine: EngineDep, upload_id: str) -> UploadPublic:
     """One uploaded dataset: its path for a job's `data_root`, hash, size and class counts."""
     return one(engine, DATASET, upload_id)
+
+
+@router.delete(f"{MODELS}/{{upload_id}}", status_code=204, responses=problems(404, 409))
+def delete_model(engine: EngineDep, settings: SettingsDep, upload_id: str) -> None:
+    """Delete an uploaded model (an operator key): its row and file. 409 while a job that is not
+    finished (queued, running, paused, awaiting a decision, interrupted) names it as `pretrain`."""
+    service.delete(engine, settings, MODEL, upload_id)
+
+
+@router.delete(f"{DATASETS}/{{upload_id}}", status_code=204, responses=problems(404, 409))
+def delete_dataset(engine: EngineDep, settings: SettingsDep, upload_id: str) -> None:
+    """Delete an uploaded dataset (an operator key): its row and folder. 409 while a job that is not
+    finished names it (or a folder inside it) as `data_root`."""
+    service.delete(engine, settings, DATASET, upload_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import Field
+
 from api.schemas.common import _Public
 
 
@@ -17,4 +19,7 @@ class CheckpointPublic(_Public):
     size_bytes: int
     sha256: str | None
     created_at: datetime
+    pruned_at: datetime | None = Field(
+        default=None, description="when its file was removed (retention policy, or the job deleted)"
+    )
     download: str | None = None

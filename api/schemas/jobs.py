@@ -38,6 +38,9 @@ class JobPublic(_Public):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    deleted_at: datetime | None = Field(
+        default=None, description="when it was deleted: its run folder is gone, the row is a tombstone"
+    )
     links: JobLinks
 
 
@@ -115,6 +118,9 @@ class JobStatus(JobPublic):
     restore: RestoreStatus | None = Field(default=None, description="what the current attempt restored")
     forks: list[ForkSummary] = Field(default_factory=list, description="jobs forked from this one")
     baseline: BaselineStatus | None = Field(default=None, description="model A's score; null before epoch 1")
+    disk_bytes: int | None = Field(
+        default=None, description="bytes its run folder holds now (checkpoints, logs, exports)"
+    )
 
 
 class JobsPage(BaseModel):

@@ -1,8 +1,9 @@
-"""The upload service behind ``POST``/``GET`` ``/models`` and ``/datasets`` (``api.routes.uploads``):
-stage and hash the bytes, check them (a checkpoint loadable with ``weights_only=True`` holding
-weights; a dataset with both classes, decodable images, usable splits), move them into the model or
-data root and record them; the same bytes uploaded again give the first upload. Nothing is kept of a
-refused upload (422 naming ``file``).
+"""The upload service behind ``/models`` and ``/datasets`` (``api.routes.uploads``): stage and hash
+the bytes, check them (a checkpoint loadable with ``weights_only=True`` holding weights; a dataset
+with both classes, decodable images, usable splits), move them into the model or data root and
+record them; the same bytes uploaded again give the first upload. Nothing is kept of a refused
+upload (422 naming ``file``). A delete removes the row, then the folder, unless a job that is not
+finished names the upload (409).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from api.uploads.rejected import RejectedError
 from api.uploads.zip_data import check_zip
 from jobstore.artifacts import PARQUET_NAME
 from jobstore.db import read_session, write_transaction
-from jobstore.models import Upload, new_id
+from jobstore.disk import remove_tree
+from jobstore.models import Job, Upload, new_id
 from jobstore.repo import uploads as repo
 from jobstore.repo.uploads import NewUpload, UploadKind
 
@@ -174,6 +176,33 @@ def one(engine: Engine, kind: Collection, upload_id: str) -> UploadPublic:
     with read_session(engine) as session:
         upload = repo.get_upload(session, kind=kind.kind, upload_id=upload_id)
     if upload is None:
-        detail = f"no {kind.kind.value} upload with id {upload_id!r}"
-        raise ApiError(404, ProblemType.NOT_FOUND, detail, "Upload not found")
+        raise _not_found(kind, upload_id)
     return public(upload)
+
+
+def delete(engine: Engine, settings: ApiSettings, kind: Collection, upload_id: str) -> None:
+    """Remove the upload's row, then its folder; 409 while a job not finished names it."""
+    with write_transaction(engine) as tx:
+        upload = repo.get_upload(tx, kind=kind.kind, upload_id=upload_id)
+        if upload is None:
+            raise _not_found(kind, upload_id)
+        users = repo.jobs_using(tx, field=kind.field, path=upload.path)
+        if users:
+            raise _in_use(kind, upload, users)
+        repo.delete_upload(tx, upload)
+    remove_tree(kind.root(settings) / store.UPLOADS_DIR / upload_id)
+
+
+def _in_use(kind: Collection, upload: Upload, users: list[Job]) -> ApiError:
+    named = ", ".join(f"{job.id} ({job.state})" for job in users[:10])
+    more = f" and {len(users) - 10} more" if len(users) > 10 else ""
+    detail = (
+        f"{kind.kind.value} upload {upload.id} is the {kind.field} of job(s) not finished: {named}{more}; "
+        "delete it once they succeeded, failed or were cancelled"
+    )
+    return ApiError(409, ProblemType.IN_USE, detail, "Upload in use", jobs=[job.id for job in users])
+
+
+def _not_found(kind: Collection, upload_id: str) -> ApiError:
+    detail = f"no {kind.kind.value} upload with id {upload_id!r}"
+    return ApiError(404, ProblemType.NOT_FOUND, detail, "Upload not found")

@@ -5,7 +5,9 @@ epoch, then batch) of any kind; ``best`` — the best-kind record with the highe
 ``stage:N`` — the latest stage-entry checkpoint of stage N; ``epoch:N`` — the state at the end of
 epoch N (an end-of-epoch file before a mid-epoch one, and before a stage entry written at the
 boundary after it: that one is ``stage:N``). Only live records count: those of a timeline abandoned
-by an earlier resume are superseded. ONNX exports are records too but never a resume point.
+by an earlier resume are superseded, and those whose file the retention policy removed are pruned
+(``jobstore.retention``; a selector that names only a pruned one says when it went). ONNX exports
+are records too but never a resume point.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy import case
 from sqlmodel import Session, col, select
 
 from jobstore.dialect import upsert
-from jobstore.errors import InvalidSelectorError, NoCheckpointError
+from jobstore.errors import CheckpointPrunedError, InvalidSelectorError, NoCheckpointError
 from jobstore.kinds import CheckpointKind
 from jobstore.models import CheckpointRecord
 from jobstore.records import CheckpointRow
@@ -37,6 +39,7 @@ _UPDATED = (
     "sha256",
     "superseded",
     "created_at",
+    "pruned_at",  # a file written again (a resumed timeline reaching that epoch) is there again
 )
 
 
@@ -100,13 +103,17 @@ def list_checkpoints(
     return list(session.exec(query.order_by(*order, col(CheckpointRecord.id))).all())
 
 
-def find_checkpoint(session: Session, *, job_id: str, selector: str | Selector) -> CheckpointRecord | None:
-    """The live record ``selector`` names, or None."""
+def find_checkpoint(
+    session: Session, *, job_id: str, selector: str | Selector, pruned: bool = False
+) -> CheckpointRecord | None:
+    """The live record ``selector`` names, or None (``pruned``: the pruned record it would name)."""
     chosen = parse_selector(selector) if isinstance(selector, str) else selector
+    gone = col(CheckpointRecord.pruned_at)
     query = select(CheckpointRecord).where(
         CheckpointRecord.job_id == job_id,
         col(CheckpointRecord.superseded).is_(False),
         CheckpointRecord.kind != CheckpointKind.ONNX,
+        gone.is_not(None) if pruned else gone.is_(None),
     )
     epoch, batch, written = (
         col(CheckpointRecord.epoch),
@@ -133,12 +140,17 @@ def find_checkpoint(session: Session, *, job_id: str, selector: str | Selector) 
 
 
 def require_checkpoint(session: Session, *, job_id: str, selector: str | Selector) -> CheckpointRecord:
-    """``find_checkpoint`` or ``NoCheckpointError`` listing what there is."""
+    """``find_checkpoint``, else ``CheckpointPrunedError`` if it named a file since pruned, else
+    ``NoCheckpointError``; both list what there is."""
     record = find_checkpoint(session, job_id=job_id, selector=selector)
-    if record is None:
-        available = [
-            f"{c.kind}@epoch{c.epoch}" + (f"+{c.batch}" if c.batch else "")
-            for c in list_checkpoints(session, job_id=job_id, include_superseded=False)
-        ]
-        raise NoCheckpointError(job_id, str(selector), available)
-    return record
+    if record is not None:
+        return record
+    available = [
+        f"{c.kind}@epoch{c.epoch}" + (f"+{c.batch}" if c.batch else "")
+        for c in list_checkpoints(session, job_id=job_id, include_superseded=False)
+        if c.pruned_at is None
+    ]
+    gone = find_checkpoint(session, job_id=job_id, selector=selector, pruned=True)
+    if gone is not None and gone.pruned_at is not None:
+        raise CheckpointPrunedError(job_id, str(selector), gone.path, gone.pruned_at, available)
+    raise NoCheckpointError(job_id, str(selector), available)

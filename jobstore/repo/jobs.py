@@ -152,15 +152,19 @@ def list_jobs(
     name: str | None = None,
     owner: str | None = None,
     parent_job_id: str | None = None,
+    include_deleted: bool = False,
 ) -> JobPage:
     """Newest first, keyset-paginated on ``(created_at, id)``: stable while jobs are added.
 
     ``name`` matches a case-insensitive substring (``%`` and ``_`` are literal). ``cursor`` is the
-    opaque ``next_cursor`` of the previous page (``InvalidCursorError`` if it is not one).
+    opaque ``next_cursor`` of the previous page (``InvalidCursorError`` if it is not one). Deleted
+    jobs (tombstones) are left out unless ``include_deleted``.
     """
     if limit < 1:
         raise ValueError("limit must be >= 1")
     query = select(Job)
+    if not include_deleted:
+        query = query.where(col(Job.deleted_at).is_(None))
     if states:
         query = query.where(col(Job.state).in_([JobState(state).value for state in states]))
     if stage is not None:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from jobstore.errors import InvalidResumeError
+from jobstore.errors import InvalidResumeError, JobDeletedError
 from jobstore.events import EventKind
 from jobstore.kinds import CheckpointKind
 from jobstore.models import Attempt, CheckpointRecord, Job
@@ -63,6 +63,7 @@ def request_resume(
     """
     now = now_or(now)
     job = lock_job(session, job.id)
+    refuse_deleted(job)
     state = JobState(job.state)
     if state not in RESUMABLE:
         raise IllegalTransitionError(state, JobState.QUEUED)
@@ -107,6 +108,7 @@ def fork_job(
     """
     now = now_or(now)
     parent = get_job(session, parent_id)
+    refuse_deleted(parent)
     chosen = parse_selector(selector)
     record = _pinned(session, require_checkpoint(session, job_id=parent_id, selector=chosen))
     changes = _checked_overrides(overrides, after_epoch=record.epoch)
@@ -133,6 +135,11 @@ def fork_job(
             evidence={"child_job_id": child.id, **point}, now=now,
         )  # fmt: skip
     return result
+
+
+def refuse_deleted(job: Job) -> None:
+    if job.deleted_at is not None:
+        raise JobDeletedError(job.id, job.deleted_at)
 
 
 def resume_point(
@@ -191,6 +198,7 @@ def _pinned(session: Session, record: CheckpointRecord) -> CheckpointRecord:
         CheckpointRecord.stage == record.stage,
         CheckpointRecord.batch == 0,
         col(CheckpointRecord.superseded).is_(False),
+        col(CheckpointRecord.pruned_at).is_(None),
     )
     return session.exec(query.order_by(col(CheckpointRecord.id).desc()).limit(1)).first() or record
 

@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlmodel import Session, and_, col, or_, select
 
-from jobstore.models import Upload
+from jobstore.models import Job, Upload
 from jobstore.repo.jobs import decode_cursor
+from jobstore.states import TERMINAL
 
 
 class UploadKind(StrEnum):
@@ -67,6 +68,23 @@ def find_by_hash(session: Session, *, kind: UploadKind, sha256: str) -> list[Upl
 def get_upload(session: Session, *, kind: UploadKind, upload_id: str) -> Upload | None:
     upload = session.get(Upload, upload_id)
     return upload if upload is not None and upload.kind == kind.value else None
+
+
+def delete_upload(session: Session, upload: Upload) -> None:
+    session.delete(upload)
+    session.flush()
+
+
+def jobs_using(session: Session, *, field: str, path: str) -> list[Job]:
+    """Jobs not finished (queued, running, or stopped but resumable) whose spec ``field`` names
+    ``path`` or something inside it: a delete of that upload would pull the files from under them."""
+    active = session.exec(select(Job).where(col(Job.state).not_in(list(TERMINAL)))).all()
+    inside = path.rstrip("/") + "/"
+    return [
+        job
+        for job in active
+        if isinstance(named := job.spec.get(field), str) and (named == path or named.startswith(inside))
+    ]
 
 
 def list_uploads(session: Session, *, kind: UploadKind, limit: int, cursor: str | None = None) -> UploadPage:

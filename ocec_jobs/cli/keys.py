@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from jobstore.text import visible
+from ocec_jobs.cli._local import DatabaseUnusableError as _DatabaseUnusableError
+from ocec_jobs.cli._local import local_database as _database
 from ocec_jobs.cli.main import SubParsers
 
 if TYPE_CHECKING:
@@ -46,40 +47,6 @@ def register(subparsers: SubParsers) -> None:
     )
     revoke.add_argument("key_id", metavar="ID", help="the key's id, or an unambiguous start of it")
     revoke.set_defaults(handler=run_revoke)
-
-
-def settings_for(args: argparse.Namespace) -> Settings:
-    from jobstore.settings import Settings
-
-    return Settings(home=args.home) if args.home else Settings()
-
-
-class _DatabaseUnusableError(Exception):
-    """The settings' database cannot be used (unreachable, or its schema is not at head)."""
-
-
-@contextmanager
-def _database(args: argparse.Namespace, *, write: bool) -> Iterator[Any]:
-    """A session on the settings' database (a write transaction if ``write``)."""
-    from jobstore.db import engine_from_settings, read_session, write_transaction
-    from jobstore.migrate import is_at_head
-
-    settings = settings_for(args)
-    try:
-        ready = is_at_head(settings.database_url)
-    except Exception as exc:  # unreachable server, unreadable file...
-        raise _DatabaseUnusableError(f"cannot read the database: {type(exc).__name__}: {exc}") from exc
-    if not ready:
-        raise _DatabaseUnusableError(
-            "the database has no ocec-jobs schema at the newest migration: "
-            "start `ocec-jobs up` once (or run the migrations) first"
-        )
-    engine = engine_from_settings(settings)
-    try:
-        with write_transaction(engine) if write else read_session(engine) as session:
-            yield session
-    finally:
-        engine.dispose()
 
 
 def _fail(message: str, code: int) -> int:

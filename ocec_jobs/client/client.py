@@ -88,10 +88,18 @@ class Client(Connection):
         parent: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        include_deleted: bool = False,
     ) -> Json:
         """One page of jobs, newest first: ``{"data": [...], "next_cursor": …}``."""
         params = {"state": list(state or []), "stage": stage, "name": name, "parent": parent, "limit": limit}
+        params |= {"include_deleted": include_deleted or None}
         result: Json = self.call("GET /jobs", params={**params, "cursor": cursor})
+        return result
+
+    @endpoint("DELETE /jobs/{job_id}")
+    def delete_job(self, job_id: str, *, reason: str = "") -> Json:
+        """Delete a finished job's files; it stays as a tombstone (docs/persistence.md#retention)."""
+        result: Json = self.call("DELETE /jobs/{job_id}", params={"reason": reason or None}, job_id=job_id)
         return result
 
     def iter_jobs(self, **filters: Any) -> Iterator[Json]:
@@ -309,6 +317,16 @@ class Client(Connection):
     def get_dataset(self, upload_id: str) -> Json:
         result: Json = self.call("GET /datasets/{upload_id}", upload_id=upload_id)
         return result
+
+    @endpoint("DELETE /models/{upload_id}")
+    def delete_model(self, upload_id: str) -> None:
+        """Remove an upload no unfinished job names (409 names the jobs that do)."""
+        self.call("DELETE /models/{upload_id}", upload_id=upload_id)
+
+    @endpoint("DELETE /datasets/{upload_id}")
+    def delete_dataset(self, upload_id: str) -> None:
+        """Remove an upload no unfinished job names (409 names the jobs that do)."""
+        self.call("DELETE /datasets/{upload_id}", upload_id=upload_id)
 
     # ---- keys and sessions (docs/security.md) ----------------------------------------------------
     @endpoint("GET /keys")

@@ -42,6 +42,9 @@ EXPECTED_OPERATIONS = {
     "uploads-get_model",
     "uploads-get_dataset",
     "observability-prometheus_metrics",
+    "jobs-delete_job",
+    "uploads-delete_model",
+    "uploads-delete_dataset",
 }
 
 

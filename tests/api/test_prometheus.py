@@ -168,3 +168,24 @@ def test_a_scrape_answers_when_the_database_is_down(unreadable_database: ApiSett
         families = scrape(client)
     assert value(families, "ocec_jobs_database_up") == 0
     assert "ocec_jobs_jobs" not in families
+
+
+def test_disk_use_of_run_folders_and_uploads(client: TestClient, api_settings: ApiSettings) -> None:
+    written = {
+        api_settings.runs_root / ("a" * 32) / "last.pt": 700,
+        api_settings.runs_root / ("a" * 32) / "epochs" / "epoch_0001.pt": 300,
+        api_settings.runs_root / ("b" * 32) / "best.pt": 50,
+        api_settings.model_root / "uploads" / "m" / "model.pt": 20,
+        api_settings.data_root / "uploads" / "d" / "dataset.parquet": 5,
+        api_settings.data_root / "not-an-upload.bin": 1000,  # the data root's own datasets are not counted
+    }
+    for path, size in written.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * size)
+
+    families = scrape(client)
+
+    assert value(families, "ocec_jobs_job_disk_bytes", job_id="a" * 32) == 1000
+    assert value(families, "ocec_jobs_job_disk_bytes", job_id="b" * 32) == 50
+    assert value(families, "ocec_jobs_disk_bytes", area="runs") == 1050
+    assert value(families, "ocec_jobs_disk_bytes", area="uploads") == 25

@@ -6,7 +6,7 @@ so every job in a test can behave differently while one worker process runs them
 
     {"f1": [0.6, 0.75, 0.85], "epoch_seconds": 0.2, "batches": 4, "check_every": 1,
      "fail": {"kind": "nan" | "enospc" | "crash" | "data", "epoch": 2}, "ignore_commands": false,
-     "hold": [[2, 4]]}
+     "hold": [[2, 4]], "epoch_files": true}
 
 ``f1[e-1]`` is the validation F1 of epoch ``e`` (the last value repeats), so the stage-2 gate opens at
 a chosen epoch. The gates are read by the engine's own torch-free ``ocec_engine.gates.read_gate``
@@ -64,6 +64,7 @@ class Script:
     ignore_commands: bool = False
     hold: list[list[int]] = field(default_factory=list)
     baseline_f1: float | None = None  # model A's val F1: reported with every epoch, as the engine does
+    epoch_files: bool = False  # also write epochs/epoch_NNNN.pt after every epoch, as the engine does
 
     def f1_at(self, epoch: int) -> float:
         return self.f1[min(epoch, len(self.f1)) - 1]
@@ -177,6 +178,9 @@ class _Run:
         self.state.epoch = epoch
         self.state.history.append(dataclasses.asdict(row))
         self.last_ckpt = self._checkpoint("last.pt", CheckpointKind.LAST, epoch, f1)
+        if self.script.epoch_files:
+            (self.out / "epochs").mkdir(exist_ok=True)
+            self._checkpoint(f"epochs/epoch_{epoch:04d}.pt", CheckpointKind.EPOCH, epoch, f1)
         if is_best:
             self.best_ckpt = self._checkpoint("best.pt", CheckpointKind.BEST, epoch, f1)
         self.hooks.on_epoch_end(row)

@@ -58,7 +58,6 @@ WORKER_ONLY = {
     "output_dir", "resume", "resume_stage", "resume_commands", "device", "check_every_batches",
     "keep_epoch_checkpoints",
 }  # fmt: skip
-SERVICE_ONLY = {"notify"}  # spec fields the service acts on; the engine never sees them
 
 
 def values(enum: type[StrEnum]) -> list[str]:
@@ -70,7 +69,7 @@ def names(record: type[Any]) -> list[str]:
 
 
 def spec_defaults(model: type[BaseModel], **required: Any) -> dict[str, Any]:
-    return model(**required).model_dump(mode="json", exclude=set(required) | SERVICE_ONLY)
+    return model(**required).model_dump(mode="json", exclude=set(required) | spec.SERVICE_FIELDS)
 
 
 def as_spec_value(value: Any) -> Any:
@@ -119,7 +118,7 @@ def test_a_payload_field_the_record_does_not_know_fails_loudly() -> None:
 
 def test_every_spec_setting_reaches_the_engine() -> None:
     engine_fields = set(names(config.TrainConfig)) - WORKER_ONLY
-    assert set(spec.JobSpec.model_fields) - SERVICE_ONLY == engine_fields
+    assert set(spec.JobSpec.model_fields) - spec.SERVICE_FIELDS == engine_fields
     assert set(spec.StageGateSpec.model_fields) == set(names(config.StageGateConfig))
 
 

@@ -8,7 +8,7 @@ import { ApiError, all, api, describe, jobUrl, pageUrl } from "./api.js";
 import { LineChart, PALETTE } from "./chart.js";
 import { Controls } from "./controls.js";
 import { $, h, liveIndicator, replace, toast } from "./dom.js";
-import { FINAL_STATES, bytes, duration, f1, g, stateLabel } from "./format.js";
+import { FINAL_STATES, bytes, clock, duration, f1, g, stateLabel } from "./format.js";
 import { canOperate, showWhoami } from "./session.js";
 import { STAGE_COLOURS, stageMarks } from "./stages.js";
 import { parseVisible } from "./text.js";
@@ -20,6 +20,7 @@ const EVENT_KINDS = [
   "created", "state_change", "stage_change", "gate_check", "epoch", "metrics_superseded",
   "command_requested", "command_delivered", "command_applied", "command_refused", "command_expired",
   "command_merged", "decision", "resume_requested", "restored", "redispatched", "forked", "note",
+  "pruned", "deleted",
 ];
 const STATUS_POLL_MS = 10000; // heartbeat age and ETA between events
 
@@ -125,6 +126,11 @@ function renderStatus() {
   badge.textContent = stale ? "running? no heartbeat" : stateLabel(job.state);
   $("#stale-banner").hidden = !stale;
   $("#stale-banner").textContent = stale;
+  // A deleted job (a tombstone): its history stays, its files are gone.
+  $("#deleted-banner").hidden = !job.deleted_at;
+  $("#deleted-banner").textContent = job.deleted_at
+    ? `Deleted ${clock(job.deleted_at)}: its run folder and checkpoints are gone; its history is kept.`
+    : "";
   $("#job-stage").className = `pill stage-${job.stage}`;
   $("#job-stage").textContent = `stage ${job.stage}`;
   $("#st-state").textContent = badge.textContent;
@@ -196,7 +202,7 @@ function renderSpec(spec) {
 
 function renderCheckpoints() {
   const list = model.checkpoints;
-  const kinds = new Set(list.map((c) => c.kind));
+  const kinds = new Set(list.filter((c) => !c.pruned_at).map((c) => c.kind));
   const links = [];
   for (const [kind, name] of [["best", "best.pt"], ["last", "last.pt"], ["onnx", "best.onnx"]]) {
     if (kinds.has(kind)) links.push(h("a", { href: `${base}/artifacts/${name}`, class: "button", download: name }, `⤓ ${name}`));
@@ -211,7 +217,7 @@ function renderCheckpoints() {
         h("td", { class: "num" }, String(c.stage)),
         h("td", { class: "num" }, f1(c.val_f1)),
         h("td", { class: "num" }, bytes(c.size_bytes)),
-        h("td", {}, c.download ? h("a", { href: c.download, download: "" }, "download") : null),
+        h("td", {}, c.download ? h("a", { href: c.download, download: "" }, "download") : c.pruned_at ? "pruned" : null),
       ),
     ),
   );
@@ -313,7 +319,7 @@ function onEvent(event) {
   addEvents([event]);
   if (event.kind === "metrics_superseded") reloadMetrics().catch(() => null);
   statusSoon();
-  if (["command_applied", "state_change", "restored", "stage_change"].includes(event.kind)) checkpointsSoon();
+  if (["command_applied", "state_change", "restored", "stage_change", "pruned", "deleted"].includes(event.kind)) checkpointsSoon();
 }
 
 function closeStream(state, title) {

@@ -170,3 +170,17 @@ def test_a_running_job_whose_heartbeat_stopped_shows_a_warning_not_running(page:
             job = session.get(Job, job_id)
             assert job is not None
             job.state = "cancelled"
+
+
+def test_a_deleted_job_page_says_it_was_deleted(page: Page, stack: Stack) -> None:
+    stack.dataset("shortB", epoch_seconds=0.01)
+    job = stack.submit(name="to-delete", data_root="shortB", epochs=2)
+    stack.wait_state(job["id"], "succeeded")
+    assert stack.http.delete(f"/jobs/{job['id']}").status_code == 200
+
+    page.goto(f"/ui/jobs/{job['id']}")
+
+    expect(page.locator("#deleted-banner")).to_be_visible()
+    expect(page.locator("#deleted-banner")).to_contain_text("Deleted")
+    expect(page.locator("#artifacts")).to_have_text("no artifacts yet")  # no link to a file that is gone
+    expect(page.locator("#checkpoints")).to_contain_text("pruned")

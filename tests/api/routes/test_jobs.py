@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -275,3 +278,73 @@ def test_status_says_whether_the_jobs_worker_lives_and_when_its_heartbeat_is_sta
     assert (stale["worker_alive"], stale["heartbeat_stale"]) == (False, True)
     assert stale["heartbeat_age_seconds"] >= 40
     assert (restarted["worker_alive"], restarted["heartbeat_stale"]) == (False, True)
+
+
+# ---- DELETE /jobs/{id} and the retention policy, with a real worker (fake engine) ------------------
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "worker"))  # the worker harness
+
+from fake_engine import held, release  # noqa: E402
+from worker_harness import Harness, make_harness, wait_for  # noqa: E402
+
+
+@pytest.fixture
+def harness(
+    tmp_path: Path, db_url: str, migrated_engine: Engine, redis_url: str, unique_queue: str
+) -> Iterator[Harness]:
+    """Workers on the API's own home, database and queue (tests/api/conftest.py)."""
+    h = make_harness(tmp_path, db_url, redis_url, unique_queue, migrated_engine)
+    yield h
+    h.stop_workers()
+
+
+def on_disk(folder: Path) -> int:
+    return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def test_a_finished_job_is_pruned_then_deleted_as_a_tombstone(http: httpx.Client, harness: Harness) -> None:
+    harness.dataset("setB", epoch_files=True, hold=[[2, 1]])
+    harness.start_worker(reaper=True)  # its companion runs the reaper loop, and with it the retention pass
+    job_id = http.post(
+        "/jobs", json={"name": "kept-small", "data_root": "setB", "epochs": 4, "keep_epochs": 1}
+    ).json()["id"]
+    run_dir = harness.settings.runs_root / job_id
+    wait_for(lambda: held(run_dir, 2, 1).exists(), what="the run to hold in epoch 2")
+
+    running = http.delete(f"/jobs/{job_id}")
+    release(run_dir, 2, 1).touch()
+
+    assert running.status_code == 409 and running.headers["content-type"] == "application/problem+json"
+    assert running.json()["state"] == "running" and "cancel it first" in running.json()["detail"]
+    assert harness.wait_state(job_id, "succeeded").state == "succeeded"
+
+    def pruned_three() -> list[dict[str, Any]] | None:
+        gone = [c for c in http.get(f"/jobs/{job_id}/checkpoints").json() if c["pruned_at"]]
+        return gone if len(gone) == 3 else None
+
+    pruned = wait_for(pruned_three, what="epochs 1-3 pruned")
+    assert sorted((c["kind"], c["epoch"], c["download"]) for c in pruned) == [
+        ("epoch", e, None) for e in (1, 2, 3)
+    ]
+    assert sorted(p.name for p in (run_dir / "epochs").iterdir()) == ["epoch_0004.pt"]
+
+    fork = http.post(f"/jobs/{job_id}/fork", json={"from": "epoch:2"})
+    assert fork.status_code == 409 and fork.json()["type"] == "urn:ocec-jobs:problem:checkpoint-pruned"
+    assert fork.json()["pruned_at"] in fork.json()["detail"] and "epoch@epoch4" in fork.json()["available"]
+
+    used = on_disk(run_dir)
+    assert used > 0 and http.get(f"/jobs/{job_id}").json()["disk_bytes"] == used
+    assert f'ocec_jobs_job_disk_bytes{{job_id="{job_id}"}} {float(used)}' in http.get("/metrics").text
+
+    deleted = http.delete(f"/jobs/{job_id}", params={"reason": "done with it"})
+    again = http.delete(f"/jobs/{job_id}")
+
+    assert deleted.status_code == again.status_code == 200
+    assert deleted.json()["deleted_at"] == again.json()["deleted_at"] is not None
+    assert deleted.json()["disk_bytes"] == 0 and not run_dir.exists()
+    assert job_id not in [j["id"] for j in http.get("/jobs").json()["data"]]
+    assert job_id in [j["id"] for j in http.get("/jobs", params={"include_deleted": True}).json()["data"]]
+    [event] = http.get(f"/jobs/{job_id}/events", params={"kind": "deleted"}).json()["data"]
+    assert (event["reason"], event["evidence"]["bytes"]) == ("done with it", used)
+    resumed = http.post(f"/jobs/{job_id}/fork", json={"from": "last"})
+    assert resumed.status_code == 409 and resumed.json()["type"] == "urn:ocec-jobs:problem:job-deleted"
+    assert f'job_id="{job_id}"' not in http.get("/metrics").text

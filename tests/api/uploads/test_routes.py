@@ -193,3 +193,33 @@ def _small_checkpoint() -> bytes:
     buffer = io.BytesIO()
     torch.save({"w": torch.ones(3)}, buffer)
     return buffer.getvalue()
+
+
+def test_an_upload_in_use_cannot_be_deleted_until_its_jobs_finish(
+    http: httpx.Client, api_settings: ApiSettings, make_key: KeyMaker, tmp_path: Path
+) -> None:
+    model = http.post("/models", content=MODEL_A.read_bytes(), params={"filename": "a.pt"}).json()
+    archive = zip_of(tmp_path / "d.zip", folder_entries("set", per_class=2))
+    dataset = http.post("/datasets", files={"file": ("d.zip", archive.read_bytes())}).json()
+    job = http.post("/jobs", json={"name": "uses-them", **model["use_as"], **dataset["use_as"]}).json()
+    viewer = make_key("vera", Role.VIEWER)
+
+    busy = [http.delete(f"/models/{model['id']}"), http.delete(f"/datasets/{dataset['id']}")]
+    as_viewer = http.delete(f"/models/{model['id']}", headers=viewer.headers)
+
+    for refused in busy:
+        assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["type"] == "urn:ocec-jobs:problem:in-use" and refused.json()["jobs"] == [
+            job["id"]
+        ]
+        assert f"{job['id']} (queued)" in refused.json()["detail"]
+    assert as_viewer.status_code == 403
+    assert (api_settings.model_root / model["path"]).is_file()
+    assert http.post(f"/jobs/{job['id']}/cancel").json()["job"]["state"] == "cancelled"
+
+    assert http.delete(f"/models/{model['id']}").status_code == 204
+    assert http.delete(f"/datasets/{dataset['id']}").status_code == 204
+    assert not (api_settings.model_root / "uploads" / model["id"]).exists()
+    assert not (api_settings.data_root / dataset["path"]).exists()
+    assert http.get(f"/models/{model['id']}").status_code == 404
+    assert http.delete(f"/datasets/{dataset['id']}").status_code == 404

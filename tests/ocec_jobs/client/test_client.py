@@ -63,6 +63,11 @@ def test_wait_for_a_person_then_for_a_state_the_job_can_no_longer_reach(stack: S
     assert waiting["pending_decision"] and timed_out.value.job["state"] == "awaiting_decision"
     assert ended["state"] == "succeeded" and unreachable.value.job["state"] == "succeeded"
 
+    gone = client.delete_job(job["id"], reason="a test's job")  # finished: its files go, a tombstone stays
+    listed = {j["id"] for j in client.iter_jobs(include_deleted=True)}
+    shown = {j["id"] for j in client.iter_jobs()}
+    assert gone["deleted_at"] and job["id"] in listed and job["id"] not in shown
+
 
 def test_errors_carry_the_problem_details(stack: Stack, client: Client) -> None:
     with pytest.raises(ApiError) as missing:
