@@ -22,8 +22,10 @@ from api.routes import (
     control,
     dashboard,
     docs,
+    evaluations,
     events,
     health,
+    job_evaluation,
     jobs,
     keys,
     metrics,
@@ -46,7 +48,8 @@ AUTH_OFF_WARNING = (
     "jobs and download models. Only run it like this on a machine nobody else can reach."
 )
 # Every route of these routers needs a key (viewer to read, operator to write: api.auth.identity).
-PROTECTED = (jobs, metrics, events, stream, control, checkpoints, plots, uploads, prometheus)
+PROTECTED = (jobs, metrics, events, stream, control, checkpoints, plots, uploads, prometheus, evaluations)
+PROTECTED_TOO = (job_evaluation,)
 # Open, or protected route by route: probes, the dashboard's page shells (their data calls are
 # protected), sign-in/out, key management (admin on each route), the API reference (/docs: Swagger UI
 # served from this server, not a CDN). ``check_routes`` verifies it.
@@ -89,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # outermost: every answer is timed, the middleware's own 413s included
     app.add_middleware(observability.RequestMetricsMiddleware, observability=app.state.observability)
     auth = [Depends(get_actor)]
-    for module in PROTECTED:
+    for module in (*PROTECTED, *PROTECTED_TOO):
         app.include_router(module.router, dependencies=auth, responses=errors.problems(401, 403, 429))
     for module in OPEN:
         app.include_router(module.router)
