@@ -23,7 +23,7 @@ from api.deps import JOB_ID_PATTERN
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = Jinja2Templates(directory=PACKAGE / "templates")
 STATIC_DIR = PACKAGE / "static"
-ASSET_VERSION = "2"  # bump with the static files, so browsers drop cached copies
+ASSET_VERSION = "3"  # bump with the static files, so browsers drop cached copies
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -59,6 +59,18 @@ def job_page(request: Request, job_id: JobId) -> HTMLResponse:
 def compare_page(request: Request) -> HTMLResponse:
     """Two or more jobs' curves on one chart (the job ids are read from the query by the page)."""
     return page(request, "compare.html", nav="compare")
+
+
+@router.get("/ui/evaluations", response_class=HTMLResponse)
+def evaluations_page(request: Request) -> HTMLResponse:
+    """Evaluations: a form that queues one, and the list with their headline numbers."""
+    return page(request, "evaluations.html", nav="evaluations")
+
+
+@router.get("/ui/evaluations/{evaluation_id}", response_class=HTMLResponse)
+def evaluation_page(request: Request, evaluation_id: JobId) -> HTMLResponse:
+    """One evaluation: progress while it runs, then curves, threshold slider, matrix, worst crops."""
+    return page(request, "evaluation.html", nav="evaluations", evaluation_id=evaluation_id)
 
 
 @router.get("/ui/signin", response_class=HTMLResponse)
