@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from tests.api.dashboard.conftest import Watch
 from tests.api.dashboard.stack import Stack
 from tests.evaluation_report import make_report, write_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
+MARKUP = "<img src=x onerror=alert(1)>.png"  # a report's text is shown as text
 
 
 def _numbers(page: Page) -> tuple[str, ...]:
@@ -83,11 +85,15 @@ def _job_with_reports(stack: Stack, name: str, lr: float, *, skills: tuple[float
     if skills is not None:
         folder = stack.harness.settings.runs_root / job["id"] / "evaluation"
         for tag, skill, seed in (("before_B", skills[0], 1), ("after_B", skills[1], 2)):
-            write_report(folder / tag, make_report(seed=seed, skill=skill))
+            report = make_report(seed=seed, skill=skill)
+            report["worst"][0]["source"] = MARKUP
+            write_report(folder / tag, report)
     return str(job["id"])
 
 
-def test_the_job_page_panel_and_the_compare_columns(page: Page, stack: Stack, shots: Path) -> None:
+def test_the_job_page_panel_and_the_compare_columns(
+    page: Page, stack: Stack, shots: Path, watch: Watch
+) -> None:
     stack.dataset("evalJobB", f1=[0.7, 0.8], epoch_seconds=0.05)
     evaluated = _job_with_reports(stack, "eval-panel", 1e-3, skills=(0.1, 0.35))
     plain = _job_with_reports(stack, "eval-none", 5e-4, skills=None)
@@ -102,6 +108,8 @@ def test_the_job_page_panel_and_the_compare_columns(page: Page, stack: Stack, sh
     assert _numbers(page)[1:4] == _expected(after, 50)
     _slide(page, 35)
     assert _numbers(page)[1:4] == _expected(after, 35)
+    expect(page.locator("#eval-gallery small").first).to_have_text(MARKUP)
+    expect(page.locator("#eval-gallery img")).to_have_count(len(after["worst"]))
     page.select_option("#eval-report", "before_B")
     _slide(page, 35)
     assert _numbers(page)[1:4] == _expected(make_report(seed=1, skill=0.1), 35)
@@ -125,3 +133,4 @@ def test_the_job_page_panel_and_the_compare_columns(page: Page, stack: Stack, sh
     expect(lr_row).to_have_text(["lr", "0.001", "0.0005"])
     assert diff.count() == 1, diff.all_inner_texts()  # nothing else differs
     page.locator("#compare-eval").screenshot(path=str(shots / "dashboard-compare-evaluation.png"))
+    assert (watch.dialogs, watch.console_errors) == ([], [])
