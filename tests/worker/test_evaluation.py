@@ -17,10 +17,10 @@ from worker.evaluation import EVALUATOR_ENV, run_evaluation
 FAKE = "fake_evaluator:evaluate_to_dir"
 
 
-def _create(harness: Harness, data: str, model: str = "model.pt") -> str:
+def _create(harness: Harness, data: str, model: str = "model.pt", split: str = "test") -> str:
     new = NewEvaluation(
         name="e", owner="", source={}, model_root=ModelRoot.MODEL, model_path=model, data_path=data,
-        split="test", threshold_rule="fixed", threshold_target=0.4, top_k=3,
+        split=split, threshold_rule="fixed", threshold_target=0.4, top_k=3,
     )  # fmt: skip
     with write_transaction(harness.db) as session:
         return create_evaluation(session, new=new).id
@@ -91,3 +91,33 @@ def test_paths_are_confined_again_and_a_duplicate_runs_nothing(
     assert run_evaluation(escaped, **run) == "failed"
     assert "leaves its configured root" in _row(harness, escaped).state_reason
     assert not (harness.settings.runs_root / "evaluations" / escaped / "report.json").exists()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_real_engine_scores_through_the_worker_path(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default evaluator (``ocec_engine.evaluation``; skipped where the engine lacks it) on a tiny
+    parquet dataset and a small seeded checkpoint: the stored report follows the contract."""
+    pytest.importorskip("ocec_engine.evaluation")
+    torch = pytest.importorskip("torch")
+    from ocec_engine.model import ModelConfig, build_model
+    from ocec_engine.synthetic import make_dataset
+
+    monkeypatch.delenv(EVALUATOR_ENV, raising=False)
+    make_dataset(harness.settings.data_root / "realB", domain="B", n=24, seed=3)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(base_channels=8, num_blocks=2))
+    state = {"model_state": model.state_dict(), "model_config": model.config.to_dict()}
+    torch.save(state, harness.settings.model_root / "model.pt")
+    evaluation_id = _create(harness, "realB", split="all")  # a parquet without test rows
+
+    assert run_evaluation(evaluation_id, settings=harness.settings, worker="inproc@host") == "succeeded"
+    row = _row(harness, evaluation_id)
+    report = row.report
+    assert report["schema"] == 1 and report["data"]["samples"] == 24 == row.progress["total"]
+    assert len(report["sweep"]) == 101 and report["threshold"]["rule"] == "fixed"
+    assert {"roc", "pr"} <= set(report["curves"]) and len(report["worst"]) <= 3
+    folder = harness.settings.runs_root / row.out_dir
+    assert (folder / "worst.png").is_file()
+    assert all((folder / "worst" / f"{i}.png").is_file() for i in range(len(report["worst"])))
