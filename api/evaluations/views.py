@@ -112,7 +112,7 @@ def job_report(runs_root: Path, job: Job, tag: str) -> dict[str, Any]:
 # tag → (model, domain) of the before → after table, in its order (EVAL_CONTRACT: the job's own)
 TAGS = {
     "before_B": ("A", "B"), "stage1_B": ("stage1", "B"), "stage2_B": ("stage2", "B"),
-    "after_B": ("best", "B"), "before_A": ("A", "A"), "after_A": ("best", "A"),
+    "stage3_B": ("stage3", "B"), "after_B": ("best", "B"), "before_A": ("A", "A"), "after_A": ("best", "A"),
 }  # fmt: skip
 
 
