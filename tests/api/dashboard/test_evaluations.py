@@ -13,8 +13,10 @@ from playwright.sync_api import Locator, Page, expect
 from tests.api.dashboard.conftest import Watch
 from tests.api.dashboard.stack import Stack
 from tests.evaluation_report import make_report, write_report
+from tests.worker.worker_harness import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
+LOADED = 20_000  # ms for a page's first data on a busy machine (later checks keep the 5 s default)
 MARKUP = "<img src=x onerror=alert(1)>.png"  # a report's text is shown as text
 
 
@@ -39,8 +41,13 @@ def _slide(page: Page, percent: int) -> None:
 def _crops_loaded(gallery: Locator) -> None:
     images = gallery.locator("img")
     expect(images.first).to_be_visible()
-    widths = images.evaluate_all("imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
-    assert widths and all(w > 0 for w in widths), widths
+    script = "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)"
+
+    def loaded() -> list[int] | None:  # lazy images load on their own time: poll, never sleep
+        widths: list[int] = images.evaluate_all(script)
+        return widths if widths and all(w > 0 for w in widths) else None
+
+    wait_for(loaded, 20, "every crop to load")
 
 
 def test_run_an_evaluation_from_the_page_and_move_the_threshold(
@@ -61,7 +68,7 @@ def test_run_an_evaluation_from_the_page_and_move_the_threshold(
     expect(page.locator("#evaluation-name")).to_have_text("A on camera B")
     report = make_report(root="evalPageB", model="ui_model.pt")  # what the fake evaluator wrote
 
-    expect(page.locator("#eval-threshold")).to_have_text("0.50")
+    expect(page.locator("#eval-threshold")).to_have_text("0.50", timeout=LOADED)
     assert _numbers(page)[1:4] == _expected(report, 50)
     _slide(page, 20)
     expect(page.locator("#eval-threshold")).to_have_text("0.20")
@@ -100,7 +107,7 @@ def test_the_job_page_panel_and_the_compare_columns(
 
     page.goto(f"/ui/jobs/{evaluated}")
     panel = page.locator("#evaluation")
-    expect(panel).to_be_visible()
+    expect(panel).to_be_visible(timeout=LOADED)
     expect(page.locator("#eval-before-after tbody tr")).to_have_count(2)
     expect(page.locator("#eval-before-after tbody tr").first).to_contain_text("before_B")
     expect(page.locator("#eval-report")).to_have_value("after_B")
@@ -117,12 +124,12 @@ def test_the_job_page_panel_and_the_compare_columns(
     panel.screenshot(path=str(shots / "dashboard-job-evaluation.png"))
 
     page.goto(f"/ui/jobs/{plain}")
-    expect(page.locator("#job-state")).to_have_text("succeeded")
+    expect(page.locator("#job-state")).to_have_text("succeeded", timeout=LOADED)
     expect(panel).to_be_hidden()  # no report: no panel
 
     page.goto(f"/ui/compare?ids={evaluated},{plain}")
     rows = page.locator("#compare-eval-body tr")
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(2, timeout=LOADED)
     before, after_f1 = make_report(seed=1, skill=0.1)["at_0_5"]["f1"], after["at_0_5"]["f1"]
     expect(rows.nth(0).locator("td").nth(1)).to_have_text(f"{before:.3f}")
     expect(rows.nth(0).locator("td").nth(3)).to_have_text(f"{after_f1 - before:+.3f}")
