@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import Celery
 
-from jobstore.tasknames import TASK_RUN_JOB
+from jobstore.tasknames import TASK_RUN_EVALUATION, TASK_RUN_JOB
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,12 @@ class Dispatcher:
     def dispatch(self, job_id: str, attempt: int) -> str:
         """Publish one run of ``job_id`` at ``attempt`` (the fencing token); return the message id."""
         result = self.celery.send_task(TASK_RUN_JOB, args=(job_id, attempt), queue=self.queue, retry=True)
+        return str(result.id)
+
+    def dispatch_evaluation(self, evaluation_id: str) -> str:
+        """Publish one run of an evaluation (its claim, queued → running, refuses a duplicate)."""
+        args = (evaluation_id,)
+        result = self.celery.send_task(TASK_RUN_EVALUATION, args=args, queue=self.queue, retry=True)
         return str(result.id)
 
     def ping(self) -> None:

@@ -66,7 +66,7 @@ def _kind_label(kind: PathKind) -> str:
 
 
 def kind_label(field: str) -> str:
-    return "model" if field.endswith("pretrain") else "data"
+    return "model" if field.endswith("pretrain") or field.startswith("model.") else "data"
 
 
 def _error(field: str, message: str, kind: PathError) -> ApiError:

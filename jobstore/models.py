@@ -326,3 +326,36 @@ class NotificationDelivery(SQLModel, table=True):
     log: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(SafeJSON(), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     delivered_at: datetime | None = _ts()
+
+
+class Evaluation(SQLModel, table=True):
+    """A model scored on a dataset by a worker (``POST /evaluations``; jobstore.repo.evaluations).
+
+    ``model_root`` says which configured root ``model_path`` is relative to: ``model`` (a file under
+    the model root, an uploaded model) or ``runs`` (a job's artifact). The report is stored whole
+    (tens of KB: curves and the threshold sweep); its images stay in ``out_dir`` under the runs root.
+    """
+
+    __tablename__ = "evaluation"
+    __table_args__ = (Index("ix_evaluation_created_id", "created_at", "id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(default="", max_length=200)
+    state: str = Field(default="queued", max_length=32)  # jobstore.repo.evaluations.EvaluationState
+    state_reason: str = Field(default="", max_length=2000)
+    owner: str = Field(default="", max_length=64)
+    source: dict[str, Any] = _json()  # what the client named: {"model": {...}, "data": {...}}
+    model_root: str = Field(max_length=16)  # model | runs
+    model_path: str = Field(max_length=1024)
+    data_path: str = Field(max_length=1024)  # relative to the data root
+    split: str = Field(default="all", max_length=16)
+    threshold_rule: str = Field(default="f1", max_length=32)
+    threshold_target: float | None = None
+    top_k: int = 16
+    out_dir: str = Field(default="", max_length=1024)  # relative to the runs root
+    progress: dict[str, Any] = _json()  # {"done": n, "total": m}
+    report: dict[str, Any] = _json()  # report.json (schema 1) once succeeded
+    worker: str = Field(default="", max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()

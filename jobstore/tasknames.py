@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 TASK_RUN_JOB = "ocec.run_job"  # args: (job_id: str, attempt: int)
+TASK_RUN_EVALUATION = "ocec.run_evaluation"  # args: (evaluation_id: str,)
 
 Dispatch = Callable[[str, int], None]  # sends one run_job(job_id, attempt) message
 

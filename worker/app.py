@@ -15,7 +15,7 @@ from typing import Any
 from celery import Celery
 
 from jobstore.settings import Settings, get_settings
-from jobstore.tasknames import TASK_RUN_JOB
+from jobstore.tasknames import TASK_RUN_EVALUATION, TASK_RUN_JOB
 from jobstore.text import escape_log_records
 from worker import signals, tasks
 
@@ -32,7 +32,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
         "task_default_queue": settings.queue,
-        "task_routes": {TASK_RUN_JOB: {"queue": settings.queue}},
+        "task_routes": {name: {"queue": settings.queue} for name in (TASK_RUN_JOB, TASK_RUN_EVALUATION)},
         "task_ignore_result": True,
         "task_acks_late": False,  # early ack: Redis would re-deliver an hours-long unacked task
         "task_track_started": False,

@@ -12,13 +12,13 @@ from typing import Any
 from celery import Celery
 
 from jobstore.settings import Settings
-from jobstore.tasknames import TASK_RUN_JOB
+from jobstore.tasknames import TASK_RUN_EVALUATION, TASK_RUN_JOB
 from worker import preemption
 from worker.dispatch import make_dispatch
 
 
 def register(app: Celery, settings: Settings) -> None:
-    """Register ``run_job`` on ``app``; it runs jobs with ``settings``."""
+    """Register ``run_job`` and ``run_evaluation`` on ``app``; they run with ``settings``."""
     dispatch = make_dispatch(app, settings.queue)
 
     def run_job(task: Any, job_id: str, attempt: int) -> str:
@@ -32,3 +32,12 @@ def register(app: Celery, settings: Settings) -> None:
         return status.value
 
     app.task(name=TASK_RUN_JOB, bind=True, ignore_result=True, acks_late=False, shared=False)(run_job)
+
+    def run_evaluation(task: Any, evaluation_id: str) -> str:
+        from worker.evaluation import run_evaluation as run
+
+        return run(str(evaluation_id), settings=settings, worker=str(task.request.hostname or "worker"))
+
+    app.task(name=TASK_RUN_EVALUATION, bind=True, ignore_result=True, acks_late=False, shared=False)(
+        run_evaluation
+    )

@@ -63,6 +63,18 @@ def compare_page(request: Request) -> HTMLResponse:
     return page(request, "compare.html", nav="compare")
 
 
+@router.get("/ui/evaluations", response_class=HTMLResponse)
+def evaluations_page(request: Request) -> HTMLResponse:
+    """Evaluations: a form that queues one, and the list with their headline numbers."""
+    return page(request, "evaluations.html", nav="evaluations")
+
+
+@router.get("/ui/evaluations/{evaluation_id}", response_class=HTMLResponse)
+def evaluation_page(request: Request, evaluation_id: JobId) -> HTMLResponse:
+    """One evaluation: progress while it runs, then curves, threshold slider, matrix, worst crops."""
+    return page(request, "evaluation.html", nav="evaluations", evaluation_id=evaluation_id)
+
+
 @router.get("/ui/signin", response_class=HTMLResponse)
 def signin_page(request: Request, next: NextPath = "/") -> HTMLResponse:
     """Sign in with an API key (the session cookie is set by the API's session endpoint)."""

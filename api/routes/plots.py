@@ -8,20 +8,17 @@ Matplotlib's object API on the Agg canvas: no pyplot global state, so threads do
 
 from __future__ import annotations
 
-import io
 import math
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from api.deps import JobDep, SessionDep
 from api.errors import with_problems
+from api.figures import PNG, SERIES_COLOURS, new_figure, plain_legend, png_of, png_responses, style
 from jobstore import repo
 from jobstore.events import EventKind
 from jobstore.models import EpochMetric, Job, JobEvent
@@ -29,13 +26,9 @@ from jobstore.text import visible
 
 router = APIRouter(prefix="/jobs", tags=["plots"])
 
-PNG = "image/png"
-DPI = 100
 STAGE_COLOURS = {1: "#64748b", 2: "#d97706", 3: "#7c3aed"}
-SERIES_COLOURS = ("#2563eb", "#dc2626", "#059669", "#0891b2", "#db2777", "#65a30d")  # none a stage colour
-_render_lock = threading.Lock()  # one render at a time: Agg is CPU-bound and the font cache is shared
 
-PLOT_RESPONSES = with_problems({200: {"content": {PNG: {}}, "description": "the curves as a PNG image"}})
+PLOT_RESPONSES = with_problems(png_responses("the curves as a PNG image"))
 
 
 @dataclass(frozen=True)
@@ -118,7 +111,7 @@ def render(
     job: Job, metrics: Sequence[EpochMetric], marks: Sequence[StageMark], width: int, height: int
 ) -> bytes:
     """The PNG bytes: one panel per chart of the job page, boundaries in every panel, reasons below."""
-    figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
+    figure = new_figure(width, height)
     title = f"{visible(job.name)}  ·  {job.state}  ·  stage {job.stage}  ·  epoch {job.epoch}/{job.epochs}"
     figure.suptitle(title, parse_math=False, fontsize="large")
     epochs = [m.epoch for m in metrics]
@@ -133,10 +126,7 @@ def render(
     if marks:
         footer = "\n".join(f"epoch {m.epoch}: {m.label}" for m in marks[-6:])
         figure.supxlabel(footer, parse_math=False, fontsize="small", ha="left", x=0.01)
-    with _render_lock:
-        buffer = io.BytesIO()
-        FigureCanvasAgg(figure).print_png(buffer)
-    return buffer.getvalue()
+    return png_of(figure)
 
 
 Series = dict[str, list[float | None]]
@@ -171,8 +161,7 @@ def _positive(value: Any) -> float | None:
 
 
 def _panel(ax: Axes, title: str, epochs: list[int], series: Series, log: bool) -> None:
-    ax.set_title(title, fontsize="medium", loc="left")
-    ax.grid(True, color="#e2e8f0", linewidth=0.8)
+    style(ax, title)
     drawn = False
     for index, (name, values) in enumerate(series.items()):
         points = [(e, v) for e, v in zip(epochs, values, strict=True) if v is not None]
@@ -185,9 +174,7 @@ def _panel(ax: Axes, title: str, epochs: list[int], series: Series, log: bool) -
     if log and drawn:
         ax.set_yscale("log")
     if drawn:
-        legend = ax.legend(fontsize="small", loc="best")
-        for text in legend.get_texts():
-            text.set_parse_math(False)  # param-group names are user-facing text, not TeX
+        plain_legend(ax)
 
 
 def _draw_marks(ax: Axes, marks: Sequence[StageMark]) -> None:

@@ -33,6 +33,7 @@ from api.schemas.control import (
     StageRequest,
 )
 from api.schemas.decide import DECISION_FIELDS, DecideRequest
+from api.schemas.evaluations import EvaluationCreate, EvaluationPublic, EvaluationsPage, JobEvaluation
 from api.schemas.events import EventPublic, EventsPage
 from api.schemas.health import HealthStatus
 from api.schemas.jobs import (
@@ -64,12 +65,16 @@ __all__ = [
     "DecideRequest",
     "DeliveryAttempt",
     "Epochs",
+    "EvaluationCreate",
+    "EvaluationPublic",
+    "EvaluationsPage",
     "EventPublic",
     "EventsPage",
     "ForkRequest",
     "ForkSummary",
     "GateStatus",
     "HealthStatus",
+    "JobEvaluation",
     "JobLinks",
     "JobPublic",
     "JobStatus",

@@ -21,6 +21,7 @@ from ocec_jobs.client.transfer import Downloaded, Uploaded, download_to, upload_
 
 Json = dict[str, Any]
 FINAL_STATES = ("succeeded", "failed", "cancelled")
+EVALUATION_ENDS = ("succeeded", "failed")
 PLOT = "plot.png"
 RECONNECT_SECONDS = 60.0
 BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
@@ -327,6 +328,59 @@ class Client(Connection):
     def delete_dataset(self, upload_id: str) -> None:
         """Remove an upload no unfinished job names (409 names the jobs that do)."""
         self.call("DELETE /datasets/{upload_id}", upload_id=upload_id)
+
+    # ---- evaluations (docs/evaluations-service.md) -------------------------------------------------
+    @endpoint("POST /evaluations")
+    def create_evaluation(self, body: Mapping[str, Any]) -> Json:
+        """Queue a model scored on a dataset: ``{"model": {...}, "data": {...}, "split", "threshold"}``."""
+        result: Json = self.call("POST /evaluations", json=dict(body))
+        return result
+
+    @endpoint("GET /evaluations")
+    def list_evaluations(self, *, limit: int | None = None, cursor: str | None = None) -> Json:
+        """One page of evaluations, newest first."""
+        result: Json = self.call("GET /evaluations", params={"limit": limit, "cursor": cursor})
+        return result
+
+    def iter_evaluations(self, **options: Any) -> Iterator[Json]:
+        return self._pages(self.list_evaluations, "cursor", "next_cursor", options)
+
+    @endpoint("GET /evaluations/{evaluation_id}")
+    def get_evaluation(self, evaluation_id: str) -> Json:
+        """One evaluation: its state, progress and, once it succeeded, its report."""
+        result: Json = self.call("GET /evaluations/{evaluation_id}", evaluation_id=evaluation_id)
+        return result
+
+    def wait_evaluation(
+        self, evaluation_id: str, *, timeout: float = 600.0, poll_seconds: float = 1.0
+    ) -> Json:
+        """Poll an evaluation until it succeeded or failed (``WaitTimeoutError`` after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while (evaluation := self.get_evaluation(evaluation_id))["state"] not in EVALUATION_ENDS:
+            if time.monotonic() > deadline:
+                raise WaitTimeoutError(evaluation, EVALUATION_ENDS, timeout)
+            time.sleep(poll_seconds)
+        return evaluation
+
+    @endpoint("GET /jobs/{job_id}/evaluation")
+    def job_evaluation(self, job_id: str) -> Json:
+        """A fine-tune job's own before -> after table and its reports."""
+        result: Json = self.call("GET /jobs/{job_id}/evaluation", job_id=job_id)
+        return result
+
+    @endpoint(
+        "GET /evaluations/{evaluation_id}/worst.png",
+        "GET /evaluations/{evaluation_id}/worst/{index}.png",
+        "GET /evaluations/{evaluation_id}/{curve}.png",
+        "GET /jobs/{job_id}/evaluation/{tag}/worst.png",
+        "GET /jobs/{job_id}/evaluation/{tag}/worst/{index}.png",
+        "GET /jobs/{job_id}/evaluation/{curve}.png",
+    )
+    def evaluation_image(self, path: str, to: str | Path, *, overwrite: bool = False) -> Downloaded:
+        """Save one of an evaluation's PNGs, named by its path (``/evaluations/<id>/roc.png``, the
+        ``links`` of an evaluation or of a job's evaluation)."""
+        with self.open_stream("GET", path) as response:
+            return download_to(response, Path(to), overwrite=overwrite)
 
     # ---- keys and sessions (docs/security.md) ----------------------------------------------------
     @endpoint("GET /keys")

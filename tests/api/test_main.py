@@ -45,6 +45,16 @@ EXPECTED_OPERATIONS = {
     "jobs-delete_job",
     "uploads-delete_model",
     "uploads-delete_dataset",
+    "evaluations-create_evaluation",
+    "evaluations-list_evaluations",
+    "evaluations-get_evaluation",
+    "evaluations-worst_sheet",
+    "evaluations-worst_crop",
+    "evaluations-curve_png",
+    "evaluations-get_job_evaluation",
+    "evaluations-job_worst_sheet",
+    "evaluations-job_worst_crop",
+    "evaluations-job_curve_png",
 }
 
 

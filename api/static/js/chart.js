@@ -80,7 +80,7 @@ export function thin(points, xToPx, width) {
 export class LineChart {
   /**
    * @param figure a <figure> to draw into
-   * @param options {title, log, height, yFormat, emptyText}
+   * @param options {title, log, height, yFormat, emptyText, xLabel, xPad, xMinStep}
    */
   constructor(figure, options = {}) {
     this.figure = figure;
@@ -166,8 +166,9 @@ export class LineChart {
   frame(all, visible, width, height) {
     const xs = all.flatMap((serie) => serie.points.map((p) => p[0])).concat(this.markers.map((m) => m.x));
     let [x0, x1] = extent(xs);
-    x0 -= 0.5;
-    x1 += 0.5;
+    const xPad = this.options.xPad ?? 0.5; // half an epoch; 0 for curves on [0, 1]
+    x0 -= xPad;
+    x1 += xPad;
     const ys = (visible.length ? visible : all).flatMap((serie) => serie.points.map((p) => p[1]));
     let [y0, y1] = extent(ys.concat(this.hlines.map((line) => line.y).filter((y) => !this.options.log || y > 0)));
     const log = this.options.log;
@@ -194,7 +195,7 @@ export class LineChart {
       svg.append(s("line", { class: "grid", x1: f.inner.left, x2: f.inner.right, y1: py, y2: py }));
       svg.append(s("text", { class: "tick", x: f.inner.left - 6, y: py + 4, "text-anchor": "end" }, this.options.yFormat(v)));
     }
-    const step = Math.max(1, niceStep(f.x1 - f.x0, Math.max(2, Math.floor((f.inner.right - f.inner.left) / 70))));
+    const step = Math.max(this.options.xMinStep ?? 1, niceStep(f.x1 - f.x0, Math.max(2, Math.floor((f.inner.right - f.inner.left) / 70))));
     for (let v = Math.ceil(f.x0 / step) * step; v <= f.x1; v += step) {
       const px = f.x(v);
       svg.append(s("line", { class: "grid x", x1: px, x2: px, y1: f.inner.top, y2: f.inner.bottom }));

@@ -5,6 +5,7 @@
 
 import { all, api, describe, jobUrl, pageUrl } from "./api.js";
 import { LineChart, PALETTE } from "./chart.js";
+import { renderEvaluationTable, renderSettingsDiff } from "./compare_eval.js";
 import { $, h, liveIndicator, replace } from "./dom.js";
 import { FINAL_STATES, f1, g, stateLabel } from "./format.js";
 import { showWhoami } from "./session.js";
@@ -57,8 +58,8 @@ async function inheritedRows(job) {
 
 async function load(id, index) {
   const [job, rows] = await Promise.all([api(jobUrl(id)), all(`${jobUrl(id)}/metrics`, "after_epoch", "next_after_epoch")]);
-  const inherited = await inheritedRows(job);
-  return { job, inherited, rows: new Map(rows.map((row) => [row.epoch, row])), color: PALETTE[index % PALETTE.length] };
+  const [inherited, evaluation] = await Promise.all([inheritedRows(job), api(`${jobUrl(id)}/evaluation`).catch(() => null)]);
+  return { job, inherited, evaluation, rows: new Map(rows.map((row) => [row.epoch, row])), color: PALETTE[index % PALETTE.length] };
 }
 
 function labelRuns() {
@@ -94,6 +95,8 @@ function render() {
     charts[i].update({ series: series[metric], markers });
   });
   renderTable();
+  renderEvaluationTable($("#compare-eval-body"), $("#compare-eval-note"), runs);
+  renderSettingsDiff($("#compare-diff-head"), $("#compare-diff-body"), $("#compare-diff-note"), runs);
   $("#compare-note").textContent = skipped.length ? `Not in the stage-relative view (never reached stage 2): ${skipped.join(", ")}.` : "";
 }
 
@@ -126,6 +129,7 @@ async function refreshRunning() {
       const [job, rows] = await Promise.all([api(jobUrl(run.job.id)), all(`${jobUrl(run.job.id)}/metrics`, "after_epoch", "next_after_epoch", last)]);
       run.job = job;
       for (const row of rows) run.rows.set(row.epoch, row);
+      if (FINAL_STATES.includes(job.state)) run.evaluation = await api(`${jobUrl(job.id)}/evaluation`).catch(() => null);
     }
     render();
     liveIndicator("on", `live: running jobs refreshed every ${REFRESH_MS / 1000} s`);

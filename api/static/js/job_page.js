@@ -7,6 +7,7 @@
 import { ApiError, all, api, describe, jobUrl, pageUrl } from "./api.js";
 import { LineChart, PALETTE } from "./chart.js";
 import { Controls } from "./controls.js";
+import { renderPanel } from "./evaluation_panel.js";
 import { $, h, liveIndicator, replace, toast } from "./dom.js";
 import { FINAL_STATES, bytes, clock, duration, f1, g, stateLabel } from "./format.js";
 import { canOperate, showWhoami } from "./session.js";
@@ -341,6 +342,7 @@ function openStream() {
     document.body.dataset.streamEnded = end.state;
     refreshStatus();
     refreshCheckpoints();
+    loadEvaluation().catch(() => null);
     toast(`Job ${stateLabel(end.state)}: ${end.state_reason}`, end.state === "succeeded" ? "ok" : "warn");
   });
   source.addEventListener("error", () => {
@@ -352,6 +354,15 @@ function openStream() {
       liveIndicator("error", "stream interrupted; reconnecting with Last-Event-ID");
     }
   });
+}
+
+/** The job's own evaluation (written by its worker when it ends): shown once there is a report. */
+async function loadEvaluation() {
+  const evaluation = await api(`${base}/evaluation`);
+  if (!Object.keys(evaluation.reports).length) return;
+  $("#evaluation").hidden = false;
+  const worstUrl = (tag, i) => `${base}/evaluation/${encodeURIComponent(tag)}/worst/${i}.png`;
+  renderPanel($("#evaluation-panel"), { summary: evaluation.summary, reports: evaluation.reports, worstUrl });
 }
 
 async function init() {
@@ -379,6 +390,7 @@ async function init() {
   renderCharts();
   refreshCheckpoints();
   loadChildren().catch(() => null);
+  loadEvaluation().catch((error) => { $("#page-error").textContent = describe(error); });
   if (FINAL_STATES.includes(model.job.state)) {
     // nothing more will come unless someone resumes it: the status poll notices that
     liveIndicator("off", `finished: ${model.job.state}`);

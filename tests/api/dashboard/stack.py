@@ -82,7 +82,7 @@ def running_stack(tmp: Path, db_url: str, redis_url: str) -> Iterator[Stack]:
         secret, actor = made.secret, keys.actor_label(made.record)
     auth = {"Authorization": f"Bearer {secret}"}
     try:
-        harness.start_worker("ui")
+        harness.start_worker("ui", OCEC_EVALUATOR="fake_evaluator:evaluate_to_dir")
         with serve(settings) as url, httpx.Client(base_url=url, headers=auth, timeout=10) as http:
             yield Stack(url, harness, http, secret, actor)
     finally:

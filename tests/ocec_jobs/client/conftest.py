@@ -85,7 +85,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
         stream_poll_seconds=0.05, stream_keepalive_seconds=1.0,
     )  # fmt: skip
     try:
-        harness.start_worker("cli")
+        harness.start_worker("cli", OCEC_EVALUATOR="fake_evaluator:evaluate_to_dir")  # evaluate
         with serve(settings) as url:
             yield Stack(
                 url, harness, _key(db_url, "cli-user", Role.OPERATOR), _key(db_url, "watcher", Role.VIEWER)

@@ -23,7 +23,7 @@ MODEL_A = Path("/work/shared/fixtures/ocec_reference/ocec_ref_cosface_epoch0012.
 PARQUET = Path("/work/shared/fixtures/ocec_reference/dataset.parquet")
 CLIENT_COMMANDS = (
     "submit", "list", "status", "follow", "stage", "decide", "resume", "fork", "pause", "cancel", "download",
-    "upload-model", "upload-dataset",
+    "upload-model", "upload-dataset", "evaluate",
 )  # fmt: skip
 
 
@@ -237,3 +237,32 @@ def test_stored_control_and_bidi_characters_print_as_visible_escapes(stack: Stac
         assert "old\\x1b]0;pwned\\x07\\u202egpj.exe" in done.out
     assert "boom\\x0d\\x1b[2Ksucceeded" in shown["status"].out
     assert shown["follow"].out.splitlines()[-1] == "failed: boom\\x0d\\x1b[2Ksucceeded"
+
+
+# ---- evaluate (the stack's worker scores with the fake evaluator) --------------------------------
+def test_evaluate_waits_and_prints_the_summary_or_the_reason(stack: Stack) -> None:
+    stack.dataset("evalB")
+    (stack.harness.settings.model_root / "a.pt").write_bytes(b"weights")
+
+    done = stack.cli("evaluate", "--model", "a.pt", "--data", "evalB", "--split", "test",
+                     "--threshold", "0.4", "--top-k", "2", "--wait", "--poll", "0.2")  # fmt: skip
+
+    assert done.code == 0, done.err
+    first, *rest = done.out.splitlines()
+    assert first.split()[2] == "succeeded" and "data evalB (test)" in first
+    assert any(line.strip().startswith("at 0.5: F1 0.") for line in rest)
+    assert "threshold rule fixed" in done.out
+
+    stack.dataset("evalBroken")
+    (stack.harness.settings.data_root / "evalBroken" / "fail_evaluation").write_text("")
+    failed = stack.cli("evaluate", "--model", "a.pt", "--data", "evalBroken", "--wait", "--json")
+    assert failed.code == 1
+    assert "fail_evaluation" in json.loads(failed.out)["state_reason"]
+
+
+def test_evaluate_refusals_name_the_flag_and_viewers_cannot(stack: Stack) -> None:
+    missing = stack.cli("evaluate", "--model", "nope.pt", "--data", "evalB")
+    assert missing.code == 5 and "model.path" in missing.err
+    queued = stack.cli("evaluate", "--model", "nope.pt", "--data", "evalB", key="viewer")
+    assert queued.code == 4
+    assert stack.cli("evaluate", "--artifact", "last", "--model", "x", "--data", "y").code == 2
