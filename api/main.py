@@ -29,6 +29,7 @@ from api.routes import (
     metrics,
     plots,
     prometheus,
+    races,
     session,
     stream,
     uploads,
@@ -46,7 +47,7 @@ AUTH_OFF_WARNING = (
     "jobs and download models. Only run it like this on a machine nobody else can reach."
 )
 # Every route of these routers needs a key (viewer to read, operator to write: api.auth.identity).
-PROTECTED = (jobs, metrics, events, stream, control, checkpoints, plots, uploads, prometheus)
+PROTECTED = (jobs, metrics, events, stream, control, checkpoints, plots, uploads, prometheus, races)
 # Open, or protected route by route: probes, the dashboard's page shells (their data calls are
 # protected), sign-in/out, key management (admin on each route), the API reference (/docs: Swagger UI
 # served from this server, not a CDN). ``check_routes`` verifies it.

@@ -29,6 +29,9 @@ class EventKind(StrEnum):
     REDISPATCHED = "redispatched"  # the reaper re-sent a queued job's message (lost by the broker?)
     FORKED = "forked"  # on the parent: a child job was forked from one of its checkpoints
     NOTE = "note"  # anything else a worker wants in the audit trail
+    RACE_RUNG = "race_rung"  # on a race's parent: a rung's decision, every candidate's numbers
+    RACE_COMMAND = "race_command"  # on a race's parent: an operator's stop / promote / extend / add
+    RACE_FINISHED = "race_finished"  # on a race's parent: the winner and why (or why none)
 
 
 class Actor:
@@ -36,6 +39,7 @@ class Actor:
 
     SYSTEM = "system"
     REAPER = "reaper"
+    RACE = "race"  # the race service (jobstore.race_service)
 
     @staticmethod
     def worker(name: str) -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from jobstore.db import transaction_factory, write_transaction
 from jobstore.parent_death import die_with_parent
+from jobstore.race_service import advance_races
 from jobstore.reaper import ReapReport, reap
 from jobstore.repo.workers import beat_worker, mark_stopped
 from jobstore.settings import Settings, get_settings
@@ -123,7 +124,21 @@ class ReaperLoop:
         changed = {k: v for k, v in report.counts().items() if v}
         if changed:
             log.info("reaper: %s", changed)
+        self._advance_races()
         return report
+
+    def _advance_races(self) -> None:
+        """The race service's pass (``jobstore.race_service``) rides on the reaper's schedule."""
+        try:
+            sessions = transaction_factory(get_engine(self.settings))
+            races = advance_races(sessions, now=datetime.now(UTC), dispatch=self._dispatch)
+        except Exception:
+            log.exception("race pass failed")
+            return
+        if races.dispatched or races.errors:
+            log.info(
+                "races: %d advanced, %d errors, dispatched %s", races.advanced, races.errors, races.dispatched
+            )
 
 
 def process_started_at(pid: int) -> datetime | None:

@@ -5,6 +5,7 @@ so ``from api.schemas import JobStatus`` works.
 - ``jobs``: a job, its status (gate, baseline, restore, forks) and the list page;
 - ``control``: force a stage, pause, cancel, resume, fork (``StageOverrides``), commands;
 - ``decide``: the gate decision body;
+- ``races``: a race's status (leaderboard, budget, winner) and its operator commands;
 - ``metrics``, ``events``, ``checkpoints``, ``uploads``, ``health``: what their routes answer.
 
 The POST /jobs body is ``jobstore.spec.JobCreate`` itself.
@@ -45,6 +46,12 @@ from api.schemas.jobs import (
     RestoreStatus,
 )
 from api.schemas.metrics import MetricPublic, MetricsPage
+from api.schemas.races import (
+    RaceAddRequest,
+    RaceCandidateRequest,
+    RaceCommandRequest,
+    RaceStatus,
+)
 from api.schemas.uploads import UploadPublic, UploadsPage
 
 __all__ = [
@@ -73,6 +80,10 @@ __all__ = [
     "JobsPage",
     "MetricPublic",
     "MetricsPage",
+    "RaceAddRequest",
+    "RaceCandidateRequest",
+    "RaceCommandRequest",
+    "RaceStatus",
     "Reason",
     "RequiredReason",
     "RestoreStatus",
