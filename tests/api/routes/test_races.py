@@ -1,0 +1,128 @@
+"""POST /jobs with a ``race`` section and the race routes, on SQLite and PostgreSQL.
+
+The worker's part is played by ``SimWorker`` (jobstore's own functions) and the race service's pass
+is called in-process; the races with real workers are in tests/jobstore/test_race_service.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from jobstore.db import transaction_factory
+from jobstore.kinds import CheckpointKind
+from jobstore.race_service import advance_races
+from jobstore.repo.keys import Role
+from tests.api.conftest import KeyMaker
+from tests.api.worker_sim import SimWorker
+
+
+def race_body(job_body: dict[str, Any], **race: Any) -> dict[str, Any]:
+    return {**job_body, "race": {"rungs": [6], **race}}
+
+
+def advance(engine: Engine) -> list[tuple[str, int]]:
+    return advance_races(
+        transaction_factory(engine), now=datetime.now(UTC), dispatch=lambda *_: None
+    ).dispatched
+
+
+def finish_stage1(engine: Engine, parent: str) -> None:
+    worker = SimWorker(engine, parent)
+    worker.claim()
+    for epoch in (1, 2, 3):
+        worker.epoch(epoch, val_f1=0.6 + epoch / 100)
+        worker.checkpoint(f"{parent}/last.pt", CheckpointKind.LAST, epoch, val_f1=0.6 + epoch / 100)
+    worker.finish()
+
+
+def test_a_race_runs_stage_1_once_then_forks_a_child_per_candidate(
+    client: TestClient, engine: Engine, job_body: dict[str, Any]
+) -> None:
+    response = client.post("/jobs", json=race_body(job_body))
+    assert response.status_code == 201
+    parent = response.json()
+    assert (parent["spec"]["epochs"], parent["spec"]["unfreeze_backbone_epoch"]) == (3, None)  # stage 1 only
+    race = client.get(f"/jobs/{parent['id']}/race").json()
+    assert race["state"] == "stage1" and race["stage1_epochs"] == 3
+    status = {e["candidate"]: e["status"] for e in race["leaderboard"]}
+    assert status == {"guide": "waiting", "back-half-lr1": "waiting", "whole-lr1": "waiting",
+                      "full-finetune": "running"}  # fmt: skip
+    [listed] = client.get("/jobs", params={"parent": parent["id"]}).json()["data"]
+    control = client.get(f"/jobs/{listed['id']}").json()
+    assert control["spec"]["freeze_backbone"] is False and control["spec"]["pretrain"] == job_body["pretrain"]
+
+    finish_stage1(engine, parent["id"])
+    sent = advance(engine)
+
+    race = client.get(f"/jobs/{parent['id']}/race").json()
+    assert race["state"] == "racing" and len(sent) == 3
+    listed = client.get("/jobs", params={"parent": parent["id"]}).json()["data"]
+    children = [client.get(f"/jobs/{c['id']}").json() for c in listed]
+    forks = {c["name"]: c for c in children if c["fork_from"].get("from")}
+    whole = forks[f"{job_body['name']}-whole-lr1"]
+    assert whole["spec"]["stage2"]["lr_factor"] == 1.0 and whole["spec"]["stage2"]["unfreeze_ratio"] == 1.0
+    assert whole["spec"]["epochs"] == 10 and whole["spec"]["unfreeze_backbone_epoch"] == 4
+    assert whole["epoch"] == 3 and whole["fork_from"]["epoch"] == 3
+    events = client.get(f"/jobs/{parent['id']}/events", params={"limit": 50}).json()["data"]
+    assert [e["kind"] for e in events].count("forked") == 3
+
+
+@pytest.mark.parametrize(
+    ("race", "pretrain", "field"),
+    [
+        ({}, False, "race"),  # the default control needs model A
+        ({"rungs": [2]}, True, "race"),  # a rung inside stage 1
+        (
+            {"candidates": [{"name": "x", "stage2": {"lr_factor": 3}}]},
+            True,
+            "race.candidates.0.stage2.lr_factor",
+        ),
+        ({"candidates": [{"name": "x"}, {"name": "x"}]}, True, "race.candidates"),
+        ({"keep_fraction": 1.0}, True, "race.keep_fraction"),
+    ],
+)
+def test_a_bad_race_is_refused_naming_the_field(
+    client: TestClient, job_body: dict[str, Any], race: dict[str, Any], pretrain: bool, field: str
+) -> None:
+    body = race_body(job_body, **race)
+    if not pretrain:
+        body.pop("pretrain")
+    response = client.post("/jobs", json=body)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == field
+
+
+def test_operator_commands_are_checked_logged_and_idempotent(
+    client: TestClient, engine: Engine, job_body: dict[str, Any], make_key: KeyMaker
+) -> None:
+    parent = client.post("/jobs", json=race_body(job_body)).json()["id"]
+    url = f"/jobs/{parent}/race"
+    viewer = make_key("eve", Role.VIEWER).headers
+    assert client.post(f"{url}/stop", headers=viewer).status_code == 403
+    assert client.post(f"{url}/promote", json={"candidate": "nobody"}).status_code == 409
+
+    probe = {"name": "lr02", "stage2": {"lr_factor": 0.2}, "reason": "probe"}
+    added = client.post(f"{url}/candidates", json=probe, headers={"Idempotency-Key": "add-1"})
+    assert added.status_code == 202
+    assert {e["candidate"]: e["status"] for e in added.json()["leaderboard"]}["lr02"] == "waiting"
+    again = client.post(f"{url}/candidates", json=probe, headers={"Idempotency-Key": "add-1"})
+    assert again.status_code == 200 and len(again.json()["leaderboard"]) == 5
+    other = client.post(f"{url}/candidates", json={"name": "lr03"}, headers={"Idempotency-Key": "add-1"})
+    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "Idempotency-Key"
+
+    stopped = client.post(f"{url}/stop", json={"reason": "wrong data"})
+    assert stopped.status_code == 202
+    advance(engine)
+    race = client.get(url).json()
+    assert race["state"] == "stopped" and "wrong data" in race["reason"] and race["winner"] is None
+    assert {e["status"] for e in race["leaderboard"]} == {"cut"}
+    assert client.get(f"/jobs/{parent}").json()["state"] == "cancelled"  # stage 1 was only queued
+    assert client.post(f"{url}/extend", json={"candidate": "guide"}).status_code == 409
+    events = client.get(f"/jobs/{parent}/events", params={"limit": 50}).json()["data"]
+    commands = [e["evidence"]["kind"] for e in events if e["kind"] == "race_command"]
+    assert commands == ["create", "add", "stop"]
