@@ -237,3 +237,20 @@ def test_stored_control_and_bidi_characters_print_as_visible_escapes(stack: Stac
         assert "old\\x1b]0;pwned\\x07\\u202egpj.exe" in done.out
     assert "boom\\x0d\\x1b[2Ksucceeded" in shown["status"].out
     assert shown["follow"].out.splitlines()[-1] == "failed: boom\\x0d\\x1b[2Ksucceeded"
+
+
+def test_submit_race_then_race_shows_the_leaderboard_and_stops_it(stack: Stack) -> None:
+    data = stack.dataset("race", f1=[0.5], epoch_seconds=0.3)
+    candidates = '[{"name": "guide"}, {"name": "whole", "stage2": {"lr_factor": 1.0, "unfreeze_ratio": 1.0}}]'
+    job_id = submitted(
+        stack, "--data-root", data, "--epochs", "30", "--unfreeze-backbone-epoch", "20", "--race",
+        "--race-rungs", "22,25", "--set", f"race.candidates={candidates}",
+    )  # fmt: skip
+    shown = stack.cli("race", job_id)
+    assert shown.code == Exit.OK, shown.err
+    assert f"race {job_id}: stage1" in shown.out and "rungs [22, 25]" in shown.out
+    assert "guide" in shown.out and "whole" in shown.out
+    stopped = stack.cli("race", job_id, "--stop", "--reason", "enough", "--json")
+    assert stopped.code == Exit.OK, stopped.err
+    assert {e["status"] for e in json.loads(stopped.out)["leaderboard"]} == {"cut"}
+    assert stack.cli("race", job_id, "--promote", "guide").code == Exit.REFUSED  # not a live race
