@@ -13,9 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from jobstore.db import transaction_factory
+from jobstore import repo
+from jobstore.db import transaction_factory, write_transaction
 from jobstore.kinds import CheckpointKind
 from jobstore.race_service import advance_races
+from jobstore.records import EpochRow
 from jobstore.repo.keys import Role
 from tests.api.conftest import KeyMaker
 from tests.api.worker_sim import SimWorker
@@ -31,11 +33,14 @@ def advance(engine: Engine) -> list[tuple[str, int]]:
     ).dispatched
 
 
-def finish_stage1(engine: Engine, parent: str) -> None:
+def finish_stage1(engine: Engine, parent: str, samples: int = 0) -> None:
     worker = SimWorker(engine, parent)
     worker.claim()
     for epoch in (1, 2, 3):
-        worker.epoch(epoch, val_f1=0.6 + epoch / 100)
+        if samples:
+            trained(worker, epoch, val_f1=0.6, samples=samples)
+        else:
+            worker.epoch(epoch, val_f1=0.6 + epoch / 100)
         worker.checkpoint(f"{parent}/last.pt", CheckpointKind.LAST, epoch, val_f1=0.6 + epoch / 100)
     worker.finish()
 
@@ -126,3 +131,44 @@ def test_operator_commands_are_checked_logged_and_idempotent(
     events = client.get(f"/jobs/{parent}/events", params={"limit": 50}).json()["data"]
     commands = [e["evidence"]["kind"] for e in events if e["kind"] == "race_command"]
     assert commands == ["create", "add", "stop"]
+
+
+def test_a_spent_budget_leaves_the_leader_whose_model_becomes_the_result(
+    client: TestClient, engine: Engine, job_body: dict[str, Any]
+) -> None:
+    candidates = [{"name": "guide"}, {"name": "whole", "stage2": {"lr_factor": 1.0, "unfreeze_ratio": 1.0}}]
+    body = race_body(job_body, candidates=candidates, rungs=[], budget_sample_epochs=700)
+    parent = client.post("/jobs", json=body).json()["id"]
+    finish_stage1(engine, parent, samples=100)  # 300 sample-epochs
+    advance(engine)
+    race = client.get(f"/jobs/{parent}/race").json()
+    workers = {e["candidate"]: SimWorker(engine, e["job_id"]) for e in race["leaderboard"]}
+    for worker in workers.values():
+        worker.claim()
+    for epoch in (4, 5):  # 2 candidates x 2 epochs x 100 more: 700, the budget
+        advance(engine)
+        assert client.get(f"/jobs/{parent}/race").json()["decisions"] == []
+        for name, worker in workers.items():
+            trained(worker, epoch, val_f1=0.8 if name == "whole" else 0.7, samples=100)
+    advance(engine)
+
+    race = client.get(f"/jobs/{parent}/race").json()
+    [decision] = race["decisions"]
+    assert race["budget"] == {"used_sample_epochs": 700, "total_sample_epochs": 700}
+    assert decision["budget"] is True and (decision["kept"], decision["cut"]) == (["whole"], ["guide"])
+    whole = workers["whole"]
+    whole.checkpoint(f"{whole.job_id}/best.pt", CheckpointKind.BEST, 5, stage=2, val_f1=0.8)
+    whole.finish()
+    advance(engine)
+    race = client.get(f"/jobs/{parent}/race").json()
+    assert race["state"] == "finished" and race["winner"] == "whole"
+    top = client.get(f"/jobs/{parent}").json()
+    assert top["best_f1"] == 0.8 and client.get(f"/jobs/{whole.job_id}/checkpoints").status_code == 200
+    with write_transaction(engine) as session:
+        assert repo.get_job(session, parent).best_checkpoint == f"{whole.job_id}/best.pt"
+
+
+def trained(worker: SimWorker, epoch: int, val_f1: float, samples: int) -> None:
+    row = EpochRow(epoch=epoch, stage=2, val_loss=1 - val_f1, val_f1=val_f1, extra={"train_samples": samples})
+    with write_transaction(worker.engine) as tx:
+        repo.record_epoch(tx, job_id=worker.job_id, attempt=worker.attempt, row=row)
