@@ -21,9 +21,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from jobstore.errors import IdempotencyConflictError, RaceConflictError
+from jobstore.errors import IdempotencyConflictError, InvalidCommandError, RaceConflictError
 from jobstore.events import EventKind
 from jobstore.models import EpochMetric, Job, Race
 from jobstore.repo._base import lock_job, now_or
@@ -31,7 +32,7 @@ from jobstore.repo.commands import request_cancel
 from jobstore.repo.events import append_event
 from jobstore.repo.jobs import create_job, get_job, request_hash
 from jobstore.repo.resume import fork_job, request_resume
-from jobstore.spec import JobCreate, JobSpec, RaceCandidate, RaceSpec, spec_dict
+from jobstore.spec import JobCreate, RaceCandidate, RaceSpec, spec_dict
 from jobstore.states import TERMINAL, JobState
 
 Send = tuple[str, int]  # (job id, attempt) to dispatch after commit
@@ -328,13 +329,14 @@ def _extend(
 def _add(
     session: Session, change: RaceChange, params: dict[str, Any], actor: str, reason: str, now: datetime
 ) -> None:
-    candidate = RaceCandidate.model_validate(params)
+    try:
+        candidate = RaceCandidate.model_validate(params)
+    except ValidationError as exc:
+        raise InvalidCommandError(f"not a race candidate: {exc}") from exc
     if any(c["name"] == candidate.name for c in change.race.candidates):
         raise RaceConflictError(change.race.job_id, f"the race already has a candidate {candidate.name!r}")
     if candidate.full_finetune and not change.race.plan["spec"].get("pretrain"):
         raise RaceConflictError(change.race.job_id, "a full fine-tune starts from model A: the race has none")
-    JobSpec.model_validate({**change.race.plan["spec"], "stage2": {**change.race.plan["spec"]["stage2"],
-                                                                    **candidate.stage2}})  # fmt: skip
     _add_candidate(session, change, candidate, actor=actor, now=now)
 
 

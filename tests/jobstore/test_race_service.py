@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import cast
 
 import fake_engine
 import pytest
@@ -21,7 +23,8 @@ from jobstore.db import make_engine, read_session, write_transaction
 from jobstore.events import EventKind
 from jobstore.kinds import CommandKind
 from jobstore.migrate import upgrade_to_head
-from jobstore.models import Command, Race
+from jobstore.models import Command, Job, Race
+from jobstore.race_service import retention_f1
 from jobstore.repo import RaceCommand
 from jobstore.spec import JobCreate
 from tests.api.conftest import forget_queue
@@ -162,3 +165,12 @@ def test_a_killed_worker_loses_no_candidate(harness: Harness) -> None:
     lost, resumed = harness.attempts(whole)[:2]
     assert lost.outcome == "lost" and resumed.outcome == "completed"
     assert {c["name"]: c["status"] for c in done.candidates} == {"guide": "finished", "whole": "winner"}
+
+
+def test_the_retention_floor_reads_the_best_models_domain_a_row() -> None:
+    evaluation = {"table": [{"tag": "after_B", "model": "best", "domain": "B", "f1": 0.95},
+                            {"tag": "before_A", "model": "A", "domain": "A", "f1": 0.99},
+                            {"tag": "after_A", "model": "best", "domain": "A", "f1": 0.71}]}  # fmt: skip
+    assert retention_f1(cast(Job, SimpleNamespace(result={"evaluation": evaluation}))) == 0.71
+    assert retention_f1(cast(Job, SimpleNamespace(result={}))) is None
+    assert retention_f1(Job(name="no result column yet")) is None
