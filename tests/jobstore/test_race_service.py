@@ -4,7 +4,7 @@ Each race has stage 1 = epochs 1-2 (the parent) and two forked candidates, the g
 whole backbone at lr x1, scripted so "whole" leads. Both candidates stop inside batch 1 of epoch 4
 (the fake engine's ``hold``) until the test lets them go, so what a test does meanwhile happens while
 both run, each on its own worker. The workers' companions run the reaper and the race service.
-One stack (PostgreSQL, two workers) serves the module; the killed-worker test runs last.
+One stack (PostgreSQL, two workers) serves the module; the test that kills a worker runs last.
 """
 
 from __future__ import annotations
@@ -110,28 +110,6 @@ def cancels(h: Harness, job_id: str) -> list[Command]:
         return [c for c in repo.list_commands(session, job_id=job_id) if c.kind == CommandKind.CANCEL]
 
 
-def test_a_rung_cancels_the_bottom_half_and_the_survivor_becomes_the_result(harness: Harness) -> None:
-    parent = start_race(harness, rungs=[3])
-    guide, whole = both_held(harness, parent)
-    rung = wait_for(lambda: harness.events(parent, EventKind.RACE_RUNG), 30, "the rung decision")[0]
-    release(harness, guide, whole)
-
-    done = finished(harness, parent)
-    assert rung.evidence["kept"] == ["whole"] and rung.evidence["cut"] == ["guide"]
-    assert {s["candidate"]: s["val_f1"] for s in rung.evidence["standings"]} == {"guide": 0.64, "whole": 0.8}
-    [cancel] = cancels(harness, guide)  # through the normal command path, by the race, with its reason
-    assert cancel.actor == "race" and "ranked 2 of 2" in cancel.reason and cancel.status == "applied"
-    assert harness.job(guide).state == "cancelled" and harness.job(whole).state == "succeeded"
-    assert done.winner == "whole" and "whole: best val F1 0.9000" in done.reason
-    top, winner = harness.job(parent), harness.job(whole)
-    assert (top.best_checkpoint, top.onnx_path, top.best_f1) == (
-        winner.best_checkpoint, winner.onnx_path, winner.best_f1,
-    )  # fmt: skip
-    workers = {harness.attempts(job_id)[0].worker for job_id in (guide, whole)}
-    assert len(workers) == 2  # the candidates ran at once, one per worker
-    assert done.sample_epochs == 50 * (2 + 3 + 1)  # stage 1 once, whole's 3 epochs, guide's epoch 3
-
-
 def test_an_operator_promotes_the_trailing_candidate_in_the_middle_of_a_rung(harness: Harness) -> None:
     parent = start_race(harness, rungs=[4])
     guide, whole = both_held(harness, parent)  # both inside epoch 4: the rung is not decided yet
@@ -153,18 +131,32 @@ def test_an_operator_promotes_the_trailing_candidate_in_the_middle_of_a_rung(har
     assert command.actor == "op" and command.evidence["command_key"] == "k1"
 
 
-def test_a_killed_worker_loses_no_candidate(harness: Harness) -> None:
-    parent = start_race(harness, rungs=[])
+def test_a_rung_cuts_the_bottom_half_a_killed_worker_loses_no_candidate_and_the_survivor_wins(
+    harness: Harness,
+) -> None:
+    parent = start_race(harness, rungs=[3])
     guide, whole = both_held(harness, parent)
+    rung = wait_for(lambda: harness.events(parent, EventKind.RACE_RUNG), 30, "the rung decision")[0]
+    workers = {harness.attempts(job_id)[0].worker for job_id in (guide, whole)}
+    assert len(workers) == 2  # the candidates run at once, one per worker
     victim = next(w for w in harness.workers if harness.attempts(whole)[-1].worker.startswith(w.name))
-    kill_tree_9(victim.pid)  # the worker, its pool child and its companion, at once
+    kill_tree_9(victim.pid)  # the survivor's worker, its pool child and its companion, at once
     release(harness, guide, whole)
 
     done = finished(harness, parent)
-    assert done.winner == "whole"
-    lost, resumed = harness.attempts(whole)[:2]
+    assert rung.evidence["kept"] == ["whole"] and rung.evidence["cut"] == ["guide"]
+    assert {s["candidate"]: s["val_f1"] for s in rung.evidence["standings"]} == {"guide": 0.64, "whole": 0.8}
+    [cancel] = cancels(harness, guide)  # through the normal command path, by the race, with its reason
+    assert cancel.actor == "race" and "ranked 2 of 2" in cancel.reason and cancel.status == "applied"
+    assert harness.job(guide).state == "cancelled" and harness.job(whole).state == "succeeded"
+    lost, resumed = harness.attempts(whole)[:2]  # re-queued by the other worker's reaper, finished there
     assert lost.outcome == "lost" and resumed.outcome == "completed"
-    assert {c["name"]: c["status"] for c in done.candidates} == {"guide": "finished", "whole": "winner"}
+    assert done.winner == "whole" and "whole: best val F1 0.9000" in done.reason
+    top, winner = harness.job(parent), harness.job(whole)
+    assert (top.best_checkpoint, top.onnx_path, top.best_f1) == (
+        winner.best_checkpoint, winner.onnx_path, winner.best_f1,
+    )  # fmt: skip
+    assert done.sample_epochs == 50 * (2 + 3 + 1)  # stage 1 once, whole's 3 epochs, guide's epoch 3
 
 
 def test_the_retention_floor_reads_the_best_models_domain_a_row() -> None:
