@@ -41,6 +41,11 @@ EXPECTED_OPERATIONS = {
     "uploads-get_model",
     "uploads-get_dataset",
     "observability-prometheus_metrics",
+    "races-get_race",
+    "races-stop_race",
+    "races-promote_candidate",
+    "races-extend_candidate",
+    "races-add_candidate",
 }
 
 
