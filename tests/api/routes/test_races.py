@@ -48,9 +48,14 @@ def finish_stage1(engine: Engine, parent: str, samples: int = 0) -> None:
 def test_a_race_runs_stage_1_once_then_forks_a_child_per_candidate(
     client: TestClient, engine: Engine, job_body: dict[str, Any]
 ) -> None:
-    response = client.post("/jobs", json=race_body(job_body))
+    key = {"Idempotency-Key": "race-1"}
+    response = client.post("/jobs", json=race_body(job_body), headers=key)
     assert response.status_code == 201
     parent = response.json()
+    replay = client.post("/jobs", json=race_body(job_body), headers=key)
+    assert replay.status_code == 200 and replay.json()["id"] == parent["id"]
+    other = client.post("/jobs", json=race_body(job_body, keep_fraction=0.3), headers=key)
+    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "Idempotency-Key"
     assert (parent["spec"]["epochs"], parent["spec"]["unfreeze_backbone_epoch"]) == (3, None)  # stage 1 only
     race = client.get(f"/jobs/{parent['id']}/race").json()
     assert race["state"] == "stage1" and race["stage1_epochs"] == 3
