@@ -138,6 +138,26 @@ class JobSpec(_Strict):
         return self
 
 
+class JobCreate(JobSpec):
+    """POST /jobs body: the spec plus bookkeeping fields."""
+
+    name: JobName = "job"
+    priority: Annotated[int, Field(ge=-100, le=100)] = 0
+    race: RaceSpec | None = Field(default=None, description="race stage-2 recipes from one stage 1")
+
+    @field_validator("race")
+    @classmethod
+    def _race_fits(cls, race: RaceSpec | None, info: ValidationInfo) -> RaceSpec | None:
+        if race is not None:
+            check_race(race, info.data)
+        return race
+
+
+def spec_dict(spec: JobSpec) -> dict[str, Any]:
+    """The JSON stored on the job row (a ``JobCreate``'s without its bookkeeping fields)."""
+    return spec.model_dump(mode="json", include=set(JobSpec.model_fields))
+
+
 def optional_fields(model: type[BaseModel], *, exclude: Collection[str] = ()) -> dict[str, Any]:
     """``model``'s fields as ``pydantic.create_model`` definitions, each optional (None: not given)
     with the same bounds, so a partial section is checked as the whole one is."""
@@ -225,21 +245,6 @@ class RaceSpec(_Strict):
         return value
 
 
-class JobCreate(JobSpec):
-    """POST /jobs body: the spec plus bookkeeping fields."""
-
-    name: JobName = "job"
-    priority: Annotated[int, Field(ge=-100, le=100)] = 0
-    race: RaceSpec | None = Field(default=None, description="race stage-2 recipes from one stage 1")
-
-    @field_validator("race")
-    @classmethod
-    def _race_fits(cls, race: RaceSpec | None, info: ValidationInfo) -> RaceSpec | None:
-        if race is not None:
-            check_race(race, info.data)
-        return race
-
-
 def check_race(race: RaceSpec, spec: dict[str, Any]) -> None:
     """A race needs a progressive job whose stage 1 ends before its epoch budget (``ValueError``
     names the field: pydantic reports it under ``race``)."""
@@ -263,6 +268,4 @@ def check_race(race: RaceSpec, spec: dict[str, Any]) -> None:
             )
 
 
-def spec_dict(spec: JobSpec) -> dict[str, Any]:
-    """The JSON stored on the job row (a ``JobCreate``'s without its bookkeeping fields)."""
-    return spec.model_dump(mode="json", include=set(JobSpec.model_fields))
+JobCreate.model_rebuild()  # its ``race`` field names RaceSpec, defined above after it
