@@ -78,6 +78,7 @@ class ReaperLoop:
             if self._reap and time.monotonic() >= next_reap:
                 next_reap = time.monotonic() + self.settings.reaper_interval_seconds
                 self.run_once()
+                self.run_races()
             self._halt.wait(tick)
         self._stopped()
 
@@ -91,6 +92,18 @@ class ReaperLoop:
             return True
         log.warning("reaper: worker process %d is gone; exiting", self._parent_pid)
         return False
+
+    def run_races(self) -> None:
+        """The race service's pass (``jobstore.race_service``, docs/race.md) on the reaper's schedule;
+        errors are logged (the next pass retries), never raised."""
+        try:
+            sessions = transaction_factory(get_engine(self.settings))
+            races = advance_races(sessions, now=datetime.now(UTC), dispatch=self._dispatch)
+        except Exception:
+            log.exception("race pass failed")
+            return
+        if races.dispatched or races.errors:
+            log.info("races: %d advanced, %d errors, sent %s", races.advanced, races.errors, races.dispatched)
 
     def _beat(self) -> None:
         if self._node is None or self._parent_pid is None:
@@ -124,21 +137,7 @@ class ReaperLoop:
         changed = {k: v for k, v in report.counts().items() if v}
         if changed:
             log.info("reaper: %s", changed)
-        self._advance_races()
         return report
-
-    def _advance_races(self) -> None:
-        """The race service's pass (``jobstore.race_service``) rides on the reaper's schedule."""
-        try:
-            sessions = transaction_factory(get_engine(self.settings))
-            races = advance_races(sessions, now=datetime.now(UTC), dispatch=self._dispatch)
-        except Exception:
-            log.exception("race pass failed")
-            return
-        if races.dispatched or races.errors:
-            log.info(
-                "races: %d advanced, %d errors, dispatched %s", races.advanced, races.errors, races.dispatched
-            )
 
 
 def process_started_at(pid: int) -> datetime | None:
