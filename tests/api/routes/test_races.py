@@ -177,3 +177,35 @@ def trained(worker: SimWorker, epoch: int, val_f1: float, samples: int) -> None:
     row = EpochRow(epoch=epoch, stage=2, val_loss=1 - val_f1, val_f1=val_f1, extra={"train_samples": samples})
     with write_transaction(worker.engine) as tx:
         repo.record_epoch(tx, job_id=worker.job_id, attempt=worker.attempt, row=row)
+
+
+def test_an_extended_candidate_survives_the_rung_it_would_lose(
+    client: TestClient, engine: Engine, job_body: dict[str, Any]
+) -> None:
+    candidates = [{"name": "guide"}, {"name": "whole", "stage2": {"lr_factor": 1.0, "unfreeze_ratio": 1.0}}]
+    parent = client.post("/jobs", json=race_body(job_body, candidates=candidates, rungs=[4, 5])).json()["id"]
+    finish_stage1(engine, parent)
+    advance(engine)
+    race = client.get(f"/jobs/{parent}/race").json()
+    workers = {e["candidate"]: SimWorker(engine, e["job_id"]) for e in race["leaderboard"]}
+    extended = client.post(
+        f"/jobs/{parent}/race/extend", json={"candidate": "guide", "reason": "give it time"}
+    )
+    assert extended.status_code == 202
+    assert {e["candidate"]: e["protected"] for e in extended.json()["leaderboard"]} == {
+        "guide": True,
+        "whole": False,
+    }
+    for epoch in (4, 5):
+        for name, worker in workers.items():
+            if epoch == 4:
+                worker.claim()
+            trained(worker, epoch, val_f1=0.8 if name == "whole" else 0.7, samples=10)
+        advance(engine)
+
+    first, second = client.get(f"/jobs/{parent}/race").json()["decisions"]
+    assert (first["kept"], first["cut"]) == (["whole", "guide"], [])  # protected through rung 4 ...
+    assert (second["kept"], second["cut"]) == (["whole"], ["guide"])  # ... but not rung 5
+    [cancel] = [e for e in client.get(f"/jobs/{workers['guide'].job_id}/events").json()["data"]
+                if e["kind"] == "command_requested"]  # fmt: skip
+    assert cancel["actor"] == "race" and "rung epoch 5" in cancel["reason"]
