@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -101,6 +102,7 @@ def race_cell(
 ) -> dict[str, Any]:
     data, pretrain = domain_b(work / "data", budget, shift, seed), model_a(work / "models", budget, seed)
     runs = work / "runs" / f"race_{budget.name}" / f"shift{shift:.2f}_seed{seed}"
+    shutil.rmtree(runs, ignore_errors=True)  # a stale epoch file would outrank the new ones when pruning
     common = {"data_root": str(data), "device": "cpu", "keep_epoch_checkpoints": 1}
     head = {**spec_values(BY_KEY["head"], budget, seed), **common, "pretrain": str(pretrain)}
     stage1 = Run("stage1", runs / "stage1", {**head, "output_dir": str(runs / "stage1")}, None)
