@@ -410,6 +410,7 @@ class Trainer:
                 "margin_scale": min(1.0, epoch / MARGIN_WARMUP_EPOCHS),
                 "skipped_steps": part.skipped_steps,
                 "train_seconds": part.seconds,
+                "train_samples": part.loss.count,  # a race's budget counts sample-epochs (docs/race.md)
                 "val_seconds": val_seconds,
                 "frozen_units": [u.name for u in s.plan.units[: s.plan.frozen_prefix(s.stage.stage)]],
                 "plan": s.plan.kind.value,
