@@ -109,8 +109,12 @@ class JobSpec(_Strict):
     dropout: Annotated[float, Field(ge=0, lt=1.0, allow_inf_nan=False)] = 0.3
     val_ratio: Annotated[float, Field(gt=0, lt=1.0, allow_inf_nan=False)] = 0.2
     augment: AugmentPolicy = AugmentPolicy.OCEC
+    # a seeded share of each class held out of train and val as the test split, when the data has none
+    test_fraction: Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)] = 0.0
+    # the source domain A (under the data root, like data_root): evaluated before and after (forgetting)
+    retention_data_root: RelPath | None = None
 
-    @field_validator("data_root", "pretrain")
+    @field_validator("data_root", "pretrain", "retention_data_root")
     @classmethod
     def _relative(cls, value: str | None) -> str | None:
         if value is None:

@@ -102,6 +102,21 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help=f"val share for data without a split (seeded, stratified; default {d.val_ratio})",
     )
     io.add_argument(
+        "--test_fraction",
+        type=float,
+        help="without a test split in the data: hold out this seeded share of each class of train and "
+        f"val as the test split, never trained on (default {d.test_fraction})",
+    )
+    io.add_argument(
+        "--retention_data_root",
+        help="the source domain A: evaluated before and after the run, so forgetting is a number",
+    )
+    io.add_argument(
+        "--evaluate",
+        action=argparse.BooleanOptionalAction,
+        help="the run's own evaluation into OUTPUT_DIR/evaluation/ (default on; docs/evaluation.md)",
+    )
+    io.add_argument(
         "--image_size", type=image_size, help="HxW, height first (default {}x{})".format(*d.image_size)
     )
     io.add_argument(
@@ -239,7 +254,7 @@ _TOP = (
     "data_root", "output_dir", "val_ratio", "image_size", "augment", "pretrain", "epochs", "batch_size",
     "lr", "weight_decay", "warmup_epochs", "seed", "use_amp", "device", "check_every_batches",
     "keep_epoch_checkpoints", "margin_method", "base_channels", "num_blocks", "dropout",
-    "freeze_backbone", "unfreeze_backbone_epoch",
+    "freeze_backbone", "unfreeze_backbone_epoch", "test_fraction", "retention_data_root", "evaluate",
 )  # fmt: skip
 _STAGE2 = {
     "stage2_gate_f1": "gate_f1", "unfreeze_backbone_ratio": "unfreeze_ratio", "stage2_lr_factor": "lr_factor",

@@ -22,13 +22,12 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from ocec_engine.checkpoint import ONNX_THRESHOLD_KEY, THRESHOLD_KEY
 from ocec_engine.config import MarginMethod
 from ocec_engine.errors import CheckpointError
 from ocec_engine.model import ModelConfig, OCECNet, build_model
 from ocec_engine.weights import extract_state_dict, model_config_from_checkpoint, read_checkpoint
 
-THRESHOLD_KEY = "threshold"  # checkpoint key: {"value", "rule", "target", "split"}
-ONNX_THRESHOLD_KEY = "ocec_threshold"  # ONNX metadata_props key: the value as text
 _BLOCK = re.compile(r"^features\.(\d+)\.")
 
 

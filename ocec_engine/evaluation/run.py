@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ocec_engine.atomic import atomic_path
 from ocec_engine.evaluation.dataset import EvalSet, load_eval_set
 from ocec_engine.evaluation.models import LoadedModel, load_model
@@ -17,6 +19,7 @@ from ocec_engine.evaluation.sheet import contact_sheet, crop_image, write_png
 REPORT_FILE = "report.json"
 SHEET_FILE = "worst.png"
 WORST_DIR = "worst"
+SCORES_FILE = "scores.npz"  # every sample's P(open) and label, to re-threshold without the model
 
 
 def evaluate_to_dir(
@@ -76,8 +79,10 @@ def write_evaluation(
         for i in worst
     ]
     report["notes"] = [*model.notes, *report["notes"]]
-    report["files"] = {"worst_sheet": SHEET_FILE, "worst_dir": WORST_DIR}
+    report["files"] = {"worst_sheet": SHEET_FILE, "worst_dir": WORST_DIR, "scores": SCORES_FILE}
     _write_images(data, worst, report["worst"], out_dir)
+    with atomic_path(out_dir / SCORES_FILE) as tmp, tmp.open("wb") as fh:
+        np.savez(fh, scores=scores, labels=data.labels)
     report["seconds"] = round(time.perf_counter() - started, 4)
     with atomic_path(out_dir / REPORT_FILE) as tmp:
         tmp.write_text(json.dumps(report, indent=1))

@@ -1,0 +1,77 @@
+"""A training run evaluates itself: model A before, each stage's best, best.pt after; the threshold
+is stored in best.pt and in the ONNX export; the test split is used when the data has one."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+
+from ocec_engine.evaluation.models import load_model
+from ocec_engine.loop import train
+from tests.ocec_engine.loop_helpers import RecordingHooks, config
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(
+    folder_dataset: Path, tiny_parquet: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, RecordingHooks, float]:
+    """3 epochs on the folder dataset (it has test/), stage 2 from epoch 2, domain A = the parquet."""
+    out = tmp_path_factory.mktemp("run")
+    hooks = RecordingHooks()
+    cfg = config(
+        folder_dataset, out, epochs=3, unfreeze_backbone_epoch=2, retention_data_root=str(tiny_parquet)
+    )
+    started = time.perf_counter()
+    train(cfg, hooks)
+    return out, hooks, time.perf_counter() - started
+
+
+def test_the_run_writes_the_before_after_table(evaluated_run: tuple[Path, RecordingHooks, float]) -> None:
+    out, hooks, _ = evaluated_run
+    assert hooks.end is not None
+    summary = hooks.end.evaluation
+    assert summary is not None and summary == json.loads((out / "evaluation" / "summary.json").read_text())
+    tags = [row["tag"] for row in summary["table"]]
+    assert tags[0] == "before_B" and "after_B" in tags and {"before_A", "after_A"} <= set(tags)
+    assert any(t.startswith("stage") for t in tags)
+    assert summary["split"] == "test"  # the folder dataset has a test/ split
+    by_tag = {row["tag"]: row for row in summary["table"]}
+    assert by_tag["after_B"]["split"] == "test" and by_tag["before_A"]["split"] == "val"  # A has no test rows
+    assert by_tag["before_A"]["model"] == "A" and by_tag["after_B"]["model"] == "best"
+    assert summary["forgetting"] == pytest.approx(by_tag["before_A"]["f1"] - by_tag["after_A"]["f1"])
+    for tag, path in summary["reports"].items():
+        report = json.loads((out / path).read_text())
+        assert report["schema"] == 1 and (out / "evaluation" / tag / "worst.png").is_file()
+        if tag.endswith("_B"):
+            assert report["data"]["samples"] == 24  # the test folder only: never trained on
+    after = json.loads((out / summary["reports"]["after_B"]).read_text())
+    assert after["threshold"] == {
+        "value": summary["threshold"],
+        "rule": "fixed",
+        "target": summary["threshold"],
+    }
+    assert by_tag["after_B"]["f1_at_threshold"] == pytest.approx(after["at_threshold"]["f1"])
+
+
+def test_the_threshold_travels_with_the_model(evaluated_run: tuple[Path, RecordingHooks, float]) -> None:
+    out, hooks, _ = evaluated_run
+    assert hooks.end is not None and hooks.end.evaluation is not None
+    chosen = hooks.end.evaluation["threshold"]
+    stored = torch.load(out / "best.pt", weights_only=True)["threshold"]
+    assert stored["value"] == chosen and stored["rule"] == "f1" and stored["split"] == "val"
+    meta = {p.key: p.value for p in onnx.load(str(out / "best.onnx")).metadata_props}
+    assert float(meta["ocec_threshold"]) == chosen
+    assert load_model(out / "best.onnx").stored_threshold == chosen
+    assert load_model(out / "best.pt").stored_threshold == chosen
+
+
+def test_the_per_epoch_path_is_unchanged(evaluated_run: tuple[Path, RecordingHooks, float]) -> None:
+    """Evaluation happens only at the start, at stage changes and at the end: no epoch row carries it."""
+    _, hooks, _ = evaluated_run
+    assert [m.epoch for m in hooks.epochs] == [1, 2, 3]
+    assert all("evaluation" not in m.extra for m in hooks.epochs)
