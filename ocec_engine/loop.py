@@ -484,7 +484,19 @@ class Trainer:
         best = self.layout.best if self.layout.best.is_file() else None
         evaluation = None
         if final and best is not None and self.evaluator is not None:  # before the export: the threshold
-            evaluation = self.evaluator.finish(best, self._best_stage() or s.stage.stage)
+            best_stage = self._best_stage() or s.stage.stage
+            evaluation = self.evaluator.finish(best, best_stage)
+            if best.is_file():  # best.pt now holds the threshold: report the file as it is
+                info = CheckpointInfo(
+                    str(best),
+                    CheckpointKind.BEST,
+                    s.best_epoch,
+                    best_stage,
+                    s.best_f1,
+                    best.stat().st_size,
+                    0,
+                )
+                self.hooks.on_checkpoint(info)
         onnx = self._export(best) if final and best is not None else None
         if ending.outcome in (Outcome.PAUSED, Outcome.CANCELLED, Outcome.PREEMPTED):
             last = self.layout.interrupt

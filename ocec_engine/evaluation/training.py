@@ -102,7 +102,10 @@ class RunEvaluator:
             self._evaluate(f"stage{best_stage}_B", best, DOMAIN_B, threshold["value"])
         for domain in self.roots:
             self._evaluate(f"after_{domain}", best, domain, threshold["value"])
-        return self.summary(threshold)
+        try:
+            return self.summary(threshold)
+        except Exception as exc:
+            return self._failed("summary", exc)
 
     # ---------------------------------------------------------- helpers
     def _choose_threshold(self, best: Path) -> dict[str, Any]:

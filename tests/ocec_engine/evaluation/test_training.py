@@ -4,14 +4,15 @@ is stored in best.pt and in the ONNX export; the test split is used when the dat
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import onnx
 import pytest
 import torch
 
+from ocec_engine.evaluation import evaluate_to_dir
 from ocec_engine.evaluation.models import load_model
+from ocec_engine.hooks import CheckpointKind
 from ocec_engine.loop import train
 from tests.ocec_engine.loop_helpers import RecordingHooks, config
 
@@ -19,20 +20,20 @@ from tests.ocec_engine.loop_helpers import RecordingHooks, config
 @pytest.fixture(scope="module")
 def evaluated_run(
     folder_dataset: Path, tiny_parquet: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, RecordingHooks, float]:
+) -> tuple[Path, RecordingHooks]:
     """3 epochs on the folder dataset (it has test/), stage 2 from epoch 2, domain A = the parquet."""
     out = tmp_path_factory.mktemp("run")
     hooks = RecordingHooks()
     cfg = config(
-        folder_dataset, out, epochs=3, unfreeze_backbone_epoch=2, retention_data_root=str(tiny_parquet)
-    )
-    started = time.perf_counter()
+        folder_dataset, out, epochs=3, unfreeze_backbone_epoch=2, retention_data_root=str(tiny_parquet),
+        evaluate=True,
+    )  # fmt: skip
     train(cfg, hooks)
-    return out, hooks, time.perf_counter() - started
+    return out, hooks
 
 
-def test_the_run_writes_the_before_after_table(evaluated_run: tuple[Path, RecordingHooks, float]) -> None:
-    out, hooks, _ = evaluated_run
+def test_the_run_writes_the_before_after_table(evaluated_run: tuple[Path, RecordingHooks]) -> None:
+    out, hooks = evaluated_run
     assert hooks.end is not None
     summary = hooks.end.evaluation
     assert summary is not None and summary == json.loads((out / "evaluation" / "summary.json").read_text())
@@ -58,8 +59,8 @@ def test_the_run_writes_the_before_after_table(evaluated_run: tuple[Path, Record
     assert by_tag["after_B"]["f1_at_threshold"] == pytest.approx(after["at_threshold"]["f1"])
 
 
-def test_the_threshold_travels_with_the_model(evaluated_run: tuple[Path, RecordingHooks, float]) -> None:
-    out, hooks, _ = evaluated_run
+def test_the_threshold_travels_with_the_model(evaluated_run: tuple[Path, RecordingHooks]) -> None:
+    out, hooks = evaluated_run
     assert hooks.end is not None and hooks.end.evaluation is not None
     chosen = hooks.end.evaluation["threshold"]
     stored = torch.load(out / "best.pt", weights_only=True)["threshold"]
@@ -68,10 +69,23 @@ def test_the_threshold_travels_with_the_model(evaluated_run: tuple[Path, Recordi
     assert float(meta["ocec_threshold"]) == chosen
     assert load_model(out / "best.onnx").stored_threshold == chosen
     assert load_model(out / "best.pt").stored_threshold == chosen
+    last_best = [c for c in hooks.checkpoints if c.kind is CheckpointKind.BEST][-1]
+    assert last_best.size_bytes == (out / "best.pt").stat().st_size  # the rewritten file is reported
 
 
-def test_the_per_epoch_path_is_unchanged(evaluated_run: tuple[Path, RecordingHooks, float]) -> None:
+def test_the_trained_model_scores_the_same_through_onnx(
+    evaluated_run: tuple[Path, RecordingHooks], folder_dataset: Path, tmp_path: Path
+) -> None:
+    out, _ = evaluated_run
+    a = evaluate_to_dir(out / "best.pt", folder_dataset, tmp_path / "pt", split="test", bootstrap=50)
+    b = evaluate_to_dir(out / "best.onnx", folder_dataset, tmp_path / "onnx", split="test", bootstrap=50)
+    assert [a[k] for k in ("at_0_5", "sweep", "data")] == [b[k] for k in ("at_0_5", "sweep", "data")]
+    assert a["roc_auc"] == pytest.approx(b["roc_auc"], abs=1e-9)
+    assert [r["row"] for r in a["worst"]] == [r["row"] for r in b["worst"]]
+
+
+def test_the_per_epoch_path_is_unchanged(evaluated_run: tuple[Path, RecordingHooks]) -> None:
     """Evaluation happens only at the start, at stage changes and at the end: no epoch row carries it."""
-    _, hooks, _ = evaluated_run
+    _, hooks = evaluated_run
     assert [m.epoch for m in hooks.epochs] == [1, 2, 3]
     assert all("evaluation" not in m.extra for m in hooks.epochs)
