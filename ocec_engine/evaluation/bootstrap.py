@@ -35,7 +35,8 @@ def weighted_auc(scores: Floats, labels: Labels, weights: NDArray[np.float64]) -
     neg_below = np.cumsum(neg, axis=1) - neg
     pairs = pos.sum(axis=1) * neg.sum(axis=1)
     wins = np.sum(pos * (neg_below + 0.5 * neg), axis=1)
-    return np.divide(wins, pairs, out=np.full_like(wins, np.nan), where=pairs > 0)
+    auc: Floats = np.divide(wins, pairs, out=np.full_like(wins, np.nan), where=pairs > 0)
+    return auc
 
 
 def bootstrap(

@@ -106,7 +106,8 @@ def infer_config(state: dict[str, Tensor], path: Path) -> ModelConfig:
 def _torch_scorer(model: OCECNet) -> Scorer:
     def score(x: Tensor) -> NDArray[np.float64]:
         with torch.inference_mode():
-            return model(x).double().numpy()
+            scores: NDArray[np.float64] = model(x).double().numpy()
+        return scores
 
     return score
 

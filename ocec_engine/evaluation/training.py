@@ -97,7 +97,8 @@ class RunEvaluator:
             threshold = self._choose_threshold(best)
             store_threshold(best, threshold)
         except Exception as exc:  # the run's result stands without its evaluation
-            return self._failed("threshold", exc)
+            self._failed("threshold", exc)
+            return None
         if not (self.folder / f"stage{best_stage}_B" / REPORT_FILE).is_file():  # else taken when it ended
             self._evaluate(f"stage{best_stage}_B", best, DOMAIN_B, threshold["value"])
         for domain in self.roots:
@@ -105,7 +106,8 @@ class RunEvaluator:
         try:
             return self.summary(threshold)
         except Exception as exc:
-            return self._failed("summary", exc)
+            self._failed("summary", exc)
+            return None
 
     # ---------------------------------------------------------- helpers
     def _choose_threshold(self, best: Path) -> dict[str, Any]:
@@ -129,7 +131,6 @@ class RunEvaluator:
         message = f"evaluation {what} failed: {type(exc).__name__}: {exc}"
         log.error("%s", message)
         self.notes.append(message)
-        return None
 
     def summary(self, threshold: dict[str, Any]) -> dict[str, Any]:
         """The job result's table from the reports on disk (all attempts' ones), written to summary.json."""

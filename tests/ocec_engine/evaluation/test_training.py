@@ -12,9 +12,9 @@ import torch
 
 from ocec_engine.evaluation import evaluate_to_dir
 from ocec_engine.evaluation.models import load_model
-from ocec_engine.hooks import CheckpointKind
+from ocec_engine.hooks import CheckpointKind, Outcome
 from ocec_engine.loop import train
-from tests.ocec_engine.loop_helpers import RecordingHooks, config
+from tests.ocec_engine.loop_helpers import RecordingHooks, config, pause
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +89,19 @@ def test_the_per_epoch_path_is_unchanged(evaluated_run: tuple[Path, RecordingHoo
     _, hooks = evaluated_run
     assert [m.epoch for m in hooks.epochs] == [1, 2, 3]
     assert all("evaluation" not in m.extra for m in hooks.epochs)
+
+
+def test_a_resumed_run_keeps_the_reports_of_its_first_attempt(tiny_parquet_b: Path, tmp_path: Path) -> None:
+    """Paused in epoch 2, resumed: the summary holds attempt 1's before_B and the end's after_B,
+    scored on val (this parquet has no test rows)."""
+    first = RecordingHooks(script={(2, 0): [pause()]})
+    paused = train(config(tiny_parquet_b, tmp_path, epochs=3, evaluate=True), first)
+    assert paused.outcome is Outcome.PAUSED and paused.evaluation is None
+    assert (tmp_path / "evaluation" / "before_B" / "report.json").is_file()
+    resumed = train(
+        config(tiny_parquet_b, tmp_path, epochs=3, evaluate=True, resume=str(tmp_path / "interrupt.pt"))
+    )
+    assert resumed.evaluation is not None
+    tags = [row["tag"] for row in resumed.evaluation["table"]]
+    assert tags[0] == "before_B" and tags[-1] == "after_B"
+    assert resumed.evaluation["split"] == "val" and not resumed.evaluation["notes"]
