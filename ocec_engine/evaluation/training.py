@@ -7,8 +7,9 @@ of stage N, taken when stage N ends), ``after_B`` (best.pt at the end); with a r
 one (never seen by training, the gate or the choice of best), else on val; A likewise.
 
 The decision threshold is chosen once, F1-optimal for best.pt on B's val split, stored in best.pt
-(and so in its ONNX export) and applied to every row of the summary table. An evaluation that fails
-is logged and noted; it never fails the training run.
+(and so in its ONNX export) and applied to every row of the summary table. A report on a test split
+never picks its own threshold there: before/stage reports use their model's F1-optimal val
+threshold. An evaluation that fails is logged and noted; it never fails the training run.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ocec_engine.config import TrainConfig
 from ocec_engine.errors import DataError
 from ocec_engine.evaluation.dataset import EvalSet, EvalSplit, load_eval_set
 from ocec_engine.evaluation.metrics import at_threshold, curve
-from ocec_engine.evaluation.models import load_model
+from ocec_engine.evaluation.models import LoadedModel, load_model
 from ocec_engine.evaluation.report import Options, choose_threshold
 from ocec_engine.evaluation.run import REPORT_FILE, SCORES_FILE, write_evaluation
 from ocec_engine.evaluation.scoring import score_all
@@ -110,17 +111,27 @@ class RunEvaluator:
             return None
 
     # ---------------------------------------------------------- helpers
+    def _val_threshold(self, model: LoadedModel, domain: str) -> float:
+        """The F1-optimal threshold of ``model`` on the domain's val split (never on test)."""
+        val = self._set(domain, EvalSplit.VAL)
+        return choose_threshold(curve(score_all(model.score, val.x), val.labels), RULE, None).value
+
     def _choose_threshold(self, best: Path) -> dict[str, Any]:
-        val = self._set(DOMAIN_B, EvalSplit.VAL)
-        scores = score_all(load_model(best).score, val.x)
-        choice = choose_threshold(curve(scores, val.labels), RULE, None)
-        return {**choice.to_dict(), "split": EvalSplit.VAL.value, "data_root": str(self.roots[DOMAIN_B])}
+        value = self._val_threshold(load_model(best), DOMAIN_B)
+        return {
+            "value": value, "rule": RULE.value, "target": None, "split": EvalSplit.VAL.value,
+            "data_root": str(self.roots[DOMAIN_B]),
+        }  # fmt: skip
 
     def _evaluate(self, tag: str, model_path: Path, domain: str, threshold: float | None = None) -> None:
+        """One report. Without ``threshold``: F1-optimal on the evaluated split when that is val, else
+        chosen on val and applied to test as a fixed threshold (the test split is never peeked at)."""
         out = self.folder / tag
         try:
             data = self.eval_set(domain)
             model = load_model(model_path)
+            if threshold is None and data.split is EvalSplit.TEST:
+                threshold = self._val_threshold(model, domain)
             rule, target = (RULE, None) if threshold is None else (ThresholdRule.FIXED, threshold)
             shutil.rmtree(out, ignore_errors=True)  # a re-run (resume) replaces the whole folder
             write_evaluation(model, data, out, Options(rule, target, seed=self.config.seed))

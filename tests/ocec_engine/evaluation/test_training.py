@@ -50,6 +50,8 @@ def test_the_run_writes_the_before_after_table(evaluated_run: tuple[Path, Record
         assert report["schema"] == 1 and (out / "evaluation" / tag / "worst.png").is_file()
         if tag.endswith("_B"):
             assert report["data"]["samples"] == 24  # the test folder only: never trained on
+    before = json.loads((out / summary["reports"]["before_B"]).read_text())
+    assert before["threshold"]["rule"] == "fixed"  # chosen on val: a test report never picks its own
     after = json.loads((out / summary["reports"]["after_B"]).read_text())
     assert after["threshold"] == {
         "value": summary["threshold"],
