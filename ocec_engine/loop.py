@@ -482,21 +482,8 @@ class Trainer:
             why = f"the run ended ({ending.outcome.value}) before the next epoch boundary"
             self._refuse_pending(why, s.completed, {"val_f1": s.last_f1})
         best = self.layout.best if self.layout.best.is_file() else None
-        evaluation = None
-        if final and best is not None and self.evaluator is not None:  # before the export: the threshold
-            best_stage = self._best_stage() or s.stage.stage
-            evaluation = self.evaluator.finish(best, best_stage)
-            if best.is_file():  # best.pt now holds the threshold: report the file as it is
-                info = CheckpointInfo(
-                    str(best),
-                    CheckpointKind.BEST,
-                    s.best_epoch,
-                    best_stage,
-                    s.best_f1,
-                    best.stat().st_size,
-                    0,
-                )
-                self.hooks.on_checkpoint(info)
+        # before the export: the evaluation writes the chosen threshold into best.pt
+        evaluation = self._final_evaluation(best) if final and best is not None else None
         onnx = self._export(best) if final and best is not None else None
         if ending.outcome in (Outcome.PAUSED, Outcome.CANCELLED, Outcome.PREEMPTED):
             last = self.layout.interrupt
@@ -519,6 +506,20 @@ class Trainer:
         )
         self.hooks.on_train_end(result)
         return result
+
+    def _final_evaluation(self, best: Path) -> dict[str, Any] | None:
+        """best.pt evaluated (the threshold stored in it), then reported again as the file now is."""
+        if self.evaluator is None:
+            return None
+        s = self.s
+        best_stage = self._best_stage() or s.stage.stage
+        evaluation = self.evaluator.finish(best, best_stage)
+        if best.is_file():
+            size = best.stat().st_size
+            self.hooks.on_checkpoint(
+                CheckpointInfo(str(best), CheckpointKind.BEST, s.best_epoch, best_stage, s.best_f1, size, 0)
+            )
+        return evaluation
 
     def _export(self, best: Path) -> str | None:
         from ocec_engine.export import export_checkpoint
