@@ -61,6 +61,7 @@ class RunEvaluator:
         if config.retention_data_root:
             self.roots[DOMAIN_A] = Path(config.retention_data_root)
         self.sets: dict[tuple[str, EvalSplit], EvalSet] = {}
+        self.split_of: dict[str, EvalSplit] = {}  # the split each domain is scored on
         self.notes: list[str] = []
 
     # ------------------------------------------------------------ data
@@ -76,11 +77,15 @@ class RunEvaluator:
         return self.sets[key]
 
     def eval_set(self, domain: str) -> EvalSet:
-        """The domain's test split when it has one, else its val split."""
-        try:
-            return self._set(domain, EvalSplit.TEST)
-        except DataError:
-            return self._set(domain, EvalSplit.VAL)
+        """The domain's test split when it has one, else its val split (the answer is kept)."""
+        if self.split_of.get(domain) is not EvalSplit.VAL:
+            try:
+                data = self._set(domain, EvalSplit.TEST)
+                self.split_of[domain] = EvalSplit.TEST
+                return data
+            except DataError:
+                self.split_of[domain] = EvalSplit.VAL
+        return self._set(domain, EvalSplit.VAL)
 
     # ------------------------------------------------------- the points
     def before(self, start_weights: Path) -> None:
