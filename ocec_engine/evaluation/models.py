@@ -104,9 +104,13 @@ def infer_config(state: dict[str, Tensor], path: Path) -> ModelConfig:
 
 
 def _torch_scorer(model: OCECNet) -> Scorer:
+    model.to(memory_format=torch.channels_last)  # faster convs on CPU (as the training loop)
+
     def score(x: Tensor) -> NDArray[np.float64]:
         with torch.inference_mode():
-            scores: NDArray[np.float64] = model(x).double().numpy()
+            scores: NDArray[np.float64] = (
+                model(x.contiguous(memory_format=torch.channels_last)).double().numpy()
+            )
         return scores
 
     return score
