@@ -94,6 +94,8 @@ class Job(SQLModel, table=True):
     best_checkpoint: str | None = Field(default=None, max_length=1024)
     onnx_path: str | None = Field(default=None, max_length=1024)
     run_dir: str | None = Field(default=None, max_length=1024)
+    # what the finished run produced beyond its checkpoints: {"evaluation": the before/after summary}
+    result: dict[str, Any] = _json()
 
     event_seq: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

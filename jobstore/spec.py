@@ -132,8 +132,12 @@ class JobSpec(_Strict):
     # A service setting, not the engine's: how many epoch checkpoints the retention pass keeps
     # (jobstore.retention); None: the server's keep_epoch_checkpoints.
     keep_epochs: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] | None = None
+    # a seeded share of each class held out of train and val as the test split, when the data has none
+    test_fraction: Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)] = 0.0
+    # the source domain A (under the data root, like data_root): evaluated before and after (forgetting)
+    retention_data_root: RelPath | None = None
 
-    @field_validator("data_root", "pretrain")
+    @field_validator("data_root", "pretrain", "retention_data_root")
     @classmethod
     def _relative(cls, value: str | None) -> str | None:
         if value is None:

@@ -37,10 +37,18 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
 def confined(create: JobCreate, settings: ApiSettings) -> JobCreate:
-    """The spec with ``data_root`` / ``pretrain`` checked against their roots and made relative."""
+    """The spec with ``data_root`` / ``retention_data_root`` / ``pretrain`` checked against their roots
+    and made relative."""
     changes = {
         "data_root": confine(settings.data_root, create.data_root, field="data_root", kind=PathKind.DIRECTORY)
     }
+    if create.retention_data_root is not None:  # the source domain A, only evaluated
+        changes["retention_data_root"] = confine(
+            settings.data_root,
+            create.retention_data_root,
+            field="retention_data_root",
+            kind=PathKind.DIRECTORY,
+        )
     if create.pretrain is not None:
         changes["pretrain"] = confine(
             settings.model_root, create.pretrain, field="pretrain", kind=PathKind.FILE
