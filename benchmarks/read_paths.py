@@ -8,7 +8,7 @@
    dropped): 10,000 jobs and one job of 5,000 epochs (its metrics rows and events) are written
    straight into a database at head, ``ocec-jobs api`` serves it, and every hot read is timed over
    HTTP: the jobs list (first page, a page deep in the cursor, a state filter, a name search), one
-   job's status, its metrics pages, the chart's thinned metrics (``?points=800``) and its events.
+   job's status, its metrics pages, the chart's thinned metrics (``?points=400``) and its events.
 3. The query plans of those reads (``EXPLAIN QUERY PLAN`` / ``EXPLAIN``), captured from the SQL the
    repository functions actually send.
 
@@ -53,7 +53,7 @@ from jobstore.spec import JobCreate
 from jobstore.states import JobState
 
 REPO = Path(__file__).resolve().parents[1]
-CHART_POINTS = 800  # what the job page asks for (api/static/js/job_page.js)
+CHART_POINTS = 400  # what the job page asks for (api/static/js/job_page.js)
 STAGE2_FROM = 0.3  # the big job enters stage 2 after this share of its epochs
 
 
@@ -75,12 +75,19 @@ def main(argv: list[str] | None = None) -> None:
     plan = QUICK if args.quick else FULL
     command = " ".join(["python benchmarks/read_paths.py", *(argv if argv is not None else sys.argv[1:])])
     print(f"# Read paths — `{command}`\n")
+    print(f"At start: {machine()}.\n")
     if not args.skip_load:
         print(load_section(plan))
     backends = [("SQLite", None)] + ([("PostgreSQL", args.pg)] if args.pg else [])
     for label, server in backends:
         with scratch_database(server, "ocec_reads") as url:
             print(scale_section(label, url, plan))
+
+
+def machine() -> str:
+    """Where it ran: CPUs and the load average, since other work on the machine moves every figure."""
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} CPUs, load average (1 / 5 / 15 min) {load}"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

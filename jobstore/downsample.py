@@ -50,15 +50,9 @@ def extremes(values: Sequence[Values], start: int, end: int) -> set[int]:
     """First and last index of ``[start, end)`` and the index of each value's min and max in it."""
     found = {start, end - 1}
     for column in range(len(values[start])):
-        low = high = None
-        for i in range(start, end):
-            value = values[i][column]
-            if value is None or not math.isfinite(value):
-                continue
-            if low is None or value < low[0]:
-                low = (value, i)
-            if high is None or value > high[0]:
-                high = (value, i)
-        if low is not None and high is not None:
-            found |= {low[1], high[1]}
+        present = [
+            (v, i) for i in range(start, end) if (v := values[i][column]) is not None and math.isfinite(v)
+        ]
+        if present:
+            found |= {min(present)[1], max(present)[1]}
     return found

@@ -206,24 +206,20 @@ def list_metrics(
 def chart_metrics(session: Session, *, job_id: str, points: int, after_epoch: int = 0) -> list[EpochMetric]:
     """Live rows after ``after_epoch``, thinned to about ``points`` (``jobstore.downsample``): each
     bucket keeps its first and last row and the min and max of every charted value (the losses, F1,
-    precision, recall, Fisher ratio and each lr group), every stage keeps its first and last row.
+    precision, recall, Fisher ratio), every stage keeps its first and last row. The lr of each group
+    is not searched: a schedule is monotone within a stage, so its extremes are a bucket's ends.
 
     Only the charted columns of every row are read; the kept rows are then read whole.
     """
-    columns = [_metric.c.id, _metric.c.stage, _metric.c.lrs, *(_metric.c[name] for name in CHARTED)]
+    columns = [_metric.c.id, _metric.c.stage, *(_metric.c[name] for name in CHARTED)]
     light = session.exec(
         select(*columns)  # type: ignore[call-overload]
         .where(_metric.c.job_id == job_id, _metric.c.epoch > after_epoch, _metric.c.superseded.is_(False))
         .order_by(_metric.c.epoch)
     ).all()
-    groups = sorted({group for row in light for group in (row.lrs or {})})
-    values = [[*row[3:], *(_number((row.lrs or {}).get(g)) for g in groups)] for row in light]
-    ids = [light[i].id for i in keep([row.stage for row in light], values, points)]
-    if len(ids) == len(light):  # nothing to thin: the plain read, without a long IN list
+    kept = keep([row.stage for row in light], [row[2:] for row in light], points)
+    if len(kept) == len(light):  # nothing to thin: the plain read, without a long IN list
         return list_metrics(session, job_id=job_id, after_epoch=after_epoch, limit=None)
+    ids = [light[i].id for i in kept]
     query = select(EpochMetric).where(col(EpochMetric.id).in_(ids)).order_by(col(EpochMetric.epoch))
     return list(session.exec(query).all())
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -24,7 +24,7 @@ const EVENT_KINDS = [
 const STATUS_POLL_MS = 10000; // heartbeat age and ETA between events
 // The server thins a long run's metrics to about this many rows (min/max per bucket, stage edges
 // kept); rows the stream adds afterwards come whole.
-const CHART_POINTS = 800;
+const CHART_POINTS = 400;
 
 const model = {
   job: null,
