@@ -22,6 +22,7 @@ Latencies are milliseconds from the client: request sent → whole answer read, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import socket
@@ -73,6 +74,8 @@ QUICK = Plan(rate=100, seconds=5, jobs=2_000, epochs=1_000, repeats=15)
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     plan = QUICK if args.quick else FULL
+    sizes = {"jobs": args.jobs, "epochs": args.epochs, "repeats": args.repeats}
+    plan = dataclasses.replace(plan, **{k: v for k, v in sizes.items() if v})
     command = " ".join(["python benchmarks/read_paths.py", *(argv if argv is not None else sys.argv[1:])])
     print(f"# Read paths — `{command}`\n")
     print(f"At start: {machine()}.\n")
@@ -97,6 +100,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="5 s phases, 2,000 jobs, 1,000 epochs")
     parser.add_argument("--pg", default=DEFAULT_PG, help="a PostgreSQL server ('' to skip)")
     parser.add_argument("--skip-load", action="store_true", help="skip part 1 (GET /jobs/{id} under load)")
+    parser.add_argument("--jobs", type=int, help="jobs in part 2 (default 10,000; 2,000 with --quick)")
+    parser.add_argument(
+        "--epochs", type=int, help="epochs of the long job (default 5,000; 1,000 with --quick)"
+    )
+    parser.add_argument("--repeats", type=int, help="timed requests per read in part 2")
     return parser.parse_args(argv)
 
 
@@ -108,8 +116,10 @@ def load_section(plan: Plan) -> str:
         (home / "data" / "reads" / "fake_engine.json").write_text(json.dumps(script))
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
-            body = {"name": "reads", "data_root": "reads", "epochs": 100_000, "unfreeze_backbone_epoch": None}
-            job = http.post("/jobs", json=body).json()["id"]
+            body = {"name": "reads", "data_root": "reads", "epochs": 10_000, "unfreeze_backbone_epoch": None}
+            created = http.post("/jobs", json=body)
+            created.raise_for_status()
+            job = created.json()["id"]
             wait_until(lambda: http.get(f"/jobs/{job}").json()["epoch"] >= 3, 120, "the job to train")
             training = at_rate(url, headers, f"/jobs/{job}", plan.rate, plan.seconds)
             epochs = http.get(f"/jobs/{job}").json()["epoch"]
@@ -333,7 +343,8 @@ def time_routes(base: str, seeded: Seeded, plan: Plan) -> list[str]:
 def _deep_cursor(http: httpx.Client, depth: int) -> str:
     cursor, seen = None, 0
     while seen < depth:
-        page = http.get("/jobs", params={"limit": 500} | ({"cursor": cursor} if cursor else {})).json()
+        size = {"limit": min(500, depth - seen)}
+        page = http.get("/jobs", params=size | ({"cursor": cursor} if cursor else {})).json()
         cursor, seen = page["next_cursor"], seen + len(page["data"])
     return str(cursor)
 
