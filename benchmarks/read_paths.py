@@ -193,6 +193,8 @@ def scale_section(label: str, url: str, plan: Plan) -> str:
     upgrade_to_head(url)
     engine = make_engine(url)
     seeded = seed(engine, plan)
+    with engine.connect() as conn:  # statistics, as a database in use has them (autovacuum, or by hand)
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     plans = query_plans(engine, seeded)
     engine.dispose()
     with tempfile.TemporaryDirectory(prefix="ocec-reads-api-") as tmp, api_server(url, Path(tmp)) as base:
@@ -320,7 +322,7 @@ def _up(base: str, process: subprocess.Popen[bytes], log: Path) -> bool:
 
 def time_routes(base: str, seeded: Seeded, plan: Plan) -> list[str]:
     headers = {"Authorization": f"Bearer {seeded.key}"}
-    big, deep = f"/jobs/{seeded.big}", plan.epochs - 100
+    big, deep = f"/jobs/{seeded.big}", max(0, plan.epochs - 100)
     with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
         cursor = _deep_cursor(http, plan.jobs // 2)
         routes: list[tuple[str, str, dict[str, Any]]] = [
