@@ -243,7 +243,8 @@ def collect(db: Engine, args: argparse.Namespace, wall: float) -> Outcome:
     for job_id, epoch, superseded in rows:
         per_job[job_id].append((epoch, superseded))
     expected = [(e, False) for e in range(1, args.epochs + 1)]
-    outcome.bad_metrics = sum(1 for job_id in jobs if sorted(per_job[job_id]) != expected)
+    ran = [job_id for job_id, job in jobs.items() if job.state != "queued"]  # all of them, unless timed out
+    outcome.bad_metrics = sum(1 for job_id in ran if sorted(per_job[job_id]) != expected)
     return outcome
 
 
@@ -288,13 +289,15 @@ def report(outcome: Outcome, args: argparse.Namespace, command: str) -> str:
             f"{_ms(waits_p)}, +{first:.1f} s |"
         )
     ok = broken == 0
+    lost = sum(n for state, n in outcome.unfinished.items() if state != "queued")  # failed, interrupted...
     lines += [
         f"| priority order (≤ {args.workers - 1} higher-priority jobs waiting at any claim) | "
         f"{'respected' if ok else 'NOT respected'}: {broken} inversions, worst {worst} waiting |",
-        f"| starvation | {'none' if not outcome.unfinished else 'UNFINISHED ' + str(outcome.unfinished)}: "
+        f"| starvation | {'none' if not outcome.unfinished else 'NOT FINISHED ' + str(outcome.unfinished)}: "
         f"{len(claims)} of {outcome.jobs} jobs ran, longest wait {max(waits, default=float('nan')):.1f} s |",
-        f"| lost or run twice | {'none' if not (outcome.extra_attempts or outcome.bad_metrics) else 'YES'}: "
-        f"{outcome.extra_attempts} extra attempts, {outcome.bad_metrics} jobs with wrong metrics rows |",
+        f"| lost or run twice | {'YES' if lost or outcome.extra_attempts or outcome.bad_metrics else 'none'}"
+        f": {lost} lost, {outcome.extra_attempts} extra attempts, "
+        f"{outcome.bad_metrics} jobs with wrong metrics rows |",
         f"| reaper re-dispatches (duplicate messages) | {outcome.redispatched} |",
     ]
     return "\n".join(lines)
