@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -54,6 +55,7 @@ from jobstore.spec import JobCreate
 from jobstore.states import JobState
 
 REPO = Path(__file__).resolve().parents[1]
+API_PID = re.compile(r"^\s*API\s+http\S+\s+\(docs \S+, pid (\d+)\)", re.MULTILINE)  # ocec-jobs up's banner
 CHART_POINTS = 400  # what the job page asks for (api/static/js/job_page.js)
 STAGE2_FROM = 0.3  # the big job enters stage 2 after this share of its epochs
 
@@ -115,22 +117,23 @@ def load_section(plan: Plan) -> str:
         script = {"f1": [0.5], "epoch_seconds": 0.1, "batches": 10, "check_every": 1}
         (home / "data" / "reads" / "fake_engine.json").write_text(json.dumps(script))
         headers = {"Authorization": f"Bearer {key}"}
+        api_pid = int(API_PID.findall((Path(tmp) / "up.log").read_text())[0])
         with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
             body = {"name": "reads", "data_root": "reads", "epochs": 10_000, "unfreeze_backbone_epoch": None}
             created = http.post("/jobs", json=body)
             created.raise_for_status()
             job = created.json()["id"]
             wait_until(lambda: http.get(f"/jobs/{job}").json()["epoch"] >= 3, 120, "the job to train")
-            training = at_rate(url, headers, f"/jobs/{job}", plan.rate, plan.seconds)
+            training = at_rate(url, headers, f"/jobs/{job}", plan, api_pid)
             epochs = http.get(f"/jobs/{job}").json()["epoch"]
             http.post(f"/jobs/{job}/cancel", json={"reason": "benchmark"})
             wait_until(lambda: http.get(f"/jobs/{job}").json()["state"] == "cancelled", 120, "the cancel")
-            idle = at_rate(url, headers, f"/jobs/{job}", plan.rate, plan.seconds)
+            idle = at_rate(url, headers, f"/jobs/{job}", plan, api_pid)
     lines = [
         f"## GET /jobs/{{id}} at {plan.rate:g} requests/s, {plan.seconds:g} s per phase "
         "(ocec-jobs up: SQLite, fake engine, 0.1 s epochs)\n",
-        "| phase | requests | achieved rate | p50 ms | p99 ms | max ms | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| phase | requests | achieved rate | p50 ms | p99 ms | max ms | errors | API CPU ms / request |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
         load_row(f"while training (job at epoch {epochs})", training, plan.seconds),
         load_row("idle (the job ended)", idle, plan.seconds),
         "",
@@ -142,11 +145,19 @@ def load_section(plan: Plan) -> str:
 class Load:
     latencies: list[float]
     errors: int
+    cpu_ms: float  # the API process's CPU time per request: the latency an idle CPU would give
 
 
-def at_rate(url: str, headers: dict[str, str], path: str, rate: float, seconds: float) -> Load:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def at_rate(url: str, headers: dict[str, str], path: str, plan: Plan, pid: int) -> Load:
     """Open loop: request i is due at start + i / rate, sent by whichever of a few threads is free."""
-    due = [i / rate for i in range(int(rate * seconds))]
+    due = [i / plan.rate for i in range(int(plan.rate * plan.seconds))]
+    cpu = cpu_seconds(pid)
     lock, results, errors = threading.Lock(), [], [0]
     start = time.perf_counter() + 0.2
 
@@ -170,14 +181,14 @@ def at_rate(url: str, headers: dict[str, str], path: str, rate: float, seconds: 
         thread.start()
     for thread in threads:
         thread.join()
-    return Load(results, errors[0])
+    return Load(results, errors[0], (cpu_seconds(pid) - cpu) * 1000 / max(1, len(results)))
 
 
 def load_row(label: str, load: Load, seconds: float) -> str:
     ms = load.latencies
     return (
         f"| {label} | {len(ms)} | {len(ms) / seconds:.0f}/s | {percentile(ms, 50):.1f} | "
-        f"{percentile(ms, 99):.1f} | {max(ms):.1f} | {load.errors} |"
+        f"{percentile(ms, 99):.1f} | {max(ms):.1f} | {load.errors} | {load.cpu_ms:.1f} |"
     )
 
 
@@ -197,13 +208,16 @@ def scale_section(label: str, url: str, plan: Plan) -> str:
         conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     plans = query_plans(engine, seeded)
     engine.dispose()
-    with tempfile.TemporaryDirectory(prefix="ocec-reads-api-") as tmp, api_server(url, Path(tmp)) as base:
-        rows = time_routes(base, seeded, plan)
+    with (
+        tempfile.TemporaryDirectory(prefix="ocec-reads-api-") as tmp,
+        api_server(url, Path(tmp)) as (base, pid),
+    ):
+        rows = time_routes(base, pid, seeded, plan)
     lines = [
         f"## {label}: {plan.jobs:,} jobs, one of {plan.epochs:,} epochs ({plan.repeats} requests each, "
         "ocec-jobs api, one uvicorn worker)\n",
-        "| read | rows | p50 ms | p99 ms | max ms |",
-        "|---|---:|---:|---:|---:|",
+        "| read | rows | p50 ms | p99 ms | max ms | API CPU ms / request |",
+        "|---|---:|---:|---:|---:|---:|",
         *rows,
         "",
         f"### {label} query plans\n",
@@ -279,7 +293,7 @@ def _history(tx: Any, job_id: str, epochs: int) -> int:
 
 
 @contextmanager
-def api_server(url: str, folder: Path) -> Iterator[str]:
+def api_server(url: str, folder: Path) -> Iterator[tuple[str, int]]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
@@ -306,7 +320,7 @@ def api_server(url: str, folder: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _up(base, process, log), 60, "ocec-jobs api")
-        yield base
+        yield base, process.pid  # one uvicorn worker: it serves in this process
     finally:
         stop(process)
 
@@ -320,7 +334,7 @@ def _up(base: str, process: subprocess.Popen[bytes], log: Path) -> bool:
         return False
 
 
-def time_routes(base: str, seeded: Seeded, plan: Plan) -> list[str]:
+def time_routes(base: str, pid: int, seeded: Seeded, plan: Plan) -> list[str]:
     headers = {"Authorization": f"Bearer {seeded.key}"}
     big, deep = f"/jobs/{seeded.big}", max(0, plan.epochs - 100)
     with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
@@ -339,7 +353,7 @@ def time_routes(base: str, seeded: Seeded, plan: Plan) -> list[str]:
             ("events, first page (500)", f"{big}/events", {}),
             (f"events, page after seq {deep:,}", f"{big}/events", {"after": deep}),
         ]
-        return [_time(http, label, path, params, plan.repeats) for label, path, params in routes]
+        return [_time(http, pid, label, path, params, plan.repeats) for label, path, params in routes]
 
 
 def _deep_cursor(http: httpx.Client, depth: int) -> str:
@@ -351,17 +365,21 @@ def _deep_cursor(http: httpx.Client, depth: int) -> str:
     return str(cursor)
 
 
-def _time(http: httpx.Client, label: str, path: str, params: dict[str, Any], repeats: int) -> str:
+def _time(http: httpx.Client, pid: int, label: str, path: str, params: dict[str, Any], repeats: int) -> str:
     for _ in range(3):
         http.get(path, params=params)  # warm the connection and the database's cache
-    ms, rows = [], 0
+    ms, rows, cpu = [], 0, cpu_seconds(pid)
     for _ in range(repeats):
         sent = time.perf_counter()
         response = http.get(path, params=params)
         ms.append((time.perf_counter() - sent) * 1000)
         response.raise_for_status()
         rows = len(response.json().get("data", [None]))
-    return f"| {label} | {rows} | {percentile(ms, 50):.1f} | {percentile(ms, 99):.1f} | {max(ms):.1f} |"
+    per_request = (cpu_seconds(pid) - cpu) * 1000 / repeats
+    return (
+        f"| {label} | {rows} | {percentile(ms, 50):.1f} | {percentile(ms, 99):.1f} | {max(ms):.1f} | "
+        f"{per_request:.1f} |"
+    )
 
 
 # ---- part 3: the query plans ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ def test_paging_reads_answer_and_their_plans_use_the_indexes(capsys: pytest.Capt
     bench.main(["--skip-load", "--pg", "", "--jobs", "300", "--epochs", "600", "--repeats", "2"])
     out = capsys.readouterr().out
 
-    rows = re.findall(r"^\| (.+?) \| (\d+) \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", out, re.MULTILINE)
+    rows = re.findall(r"^\| (.+?) \| (\d+) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", out, re.MULTILINE)
     assert len(rows) == 12, out
     got = dict(rows)
     assert got["jobs list, first page (50)"] == "50" and got["metrics, first page (500)"] == "500"
