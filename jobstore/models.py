@@ -51,6 +51,9 @@ class Job(SQLModel, table=True):
         Index("ix_job_state_lease", "state", "lease_expires_at"),
         Index("ix_job_created_id", "created_at", "id"),
         Index("ix_job_state_priority_queued", "state", "priority", "queued_at"),
+        # the jobs list filtered by state or by parent (a job's forks, in every status), newest first
+        Index("ix_job_state_created", "state", "created_at", "id"),
+        Index("ix_job_parent_created", "parent_job_id", "created_at", "id"),
         UniqueConstraint("owner", "idempotency_key", name="uq_job_owner_idempotency_key"),
     )
 
@@ -138,10 +141,12 @@ class EpochMetric(SQLModel, table=True):
             unique=True,
             **where_false("superseded"),
         ),
+        # a job's rows in the order every read wants them (epoch, live row first): no sort
+        Index("ix_epoch_metric_job_epoch", "job_id", "epoch", "superseded", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    job_id: str = Field(foreign_key="job.id", index=True, max_length=32)
+    job_id: str = Field(foreign_key="job.id", max_length=32)  # indexed by ix_epoch_metric_job_epoch
     epoch: int
     attempt: int
     stage: int

@@ -99,21 +99,32 @@ def run_attempt(
         _send(dispatch, job_id, attempt)
         return RunStatus.REQUEUED_UNCLAIMED
     db = get_engine(settings)
-    ref = AttemptRef(db, settings, job_id, attempt, identity.worker)
-    claim = write_retrying(db, lambda s: _claim(s, ref, identity), give_up_after=60, what="claim")
+    claim = write_retrying(
+        db, lambda s: _claim(s, settings, job_id, attempt, identity), give_up_after=60, what="claim"
+    )
     if claim is None:
         log.info(
             "job %s attempt %d: not claimable (duplicate or stale message); nothing done", job_id, attempt
         )
         return RunStatus.SKIPPED
+    if claim.job.id != job_id:
+        log.info("job %s attempt %d: job %s was first in line, taken instead", job_id, attempt, claim.job.id)
+    job_id, attempt = claim.job.id, claim.job.attempt
     log.info("job %s attempt %d claimed by %s (pid %d)", job_id, attempt, identity.worker, identity.pid)
+    ref = AttemptRef(db, settings, job_id, attempt, identity.worker)
     return _Attempt(ref, claim.job, dispatch, engine).run()
 
 
-def _claim(session: Any, ref: AttemptRef, identity: Identity) -> leases.Claim | None:
+def _claim(
+    session: Any, settings: Settings, job_id: str, attempt: int, identity: Identity
+) -> leases.Claim | None:
+    """Claim the message's job, or the one first in line (``leases.next_claimable``)."""
+    job = leases.next_claimable(session, job_id=job_id, attempt=attempt)
+    if job is None:
+        return None
     return leases.claim(
-        session, job_id=ref.job_id, attempt=ref.attempt, worker=identity.worker, pid=identity.pid,
-        gpu=identity.gpu, lease_seconds=ref.settings.lease_seconds, run_dir=ref.job_id,
+        session, job_id=job.id, attempt=job.attempt, worker=identity.worker, pid=identity.pid,
+        gpu=identity.gpu, lease_seconds=settings.lease_seconds, run_dir=job.id,
     )  # fmt: skip
 
 

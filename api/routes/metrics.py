@@ -15,6 +15,13 @@ from jobstore.models import EpochMetric
 
 router = APIRouter(prefix="/jobs", tags=["metrics"])
 
+CHART_POINTS_MIN, CHART_POINTS_MAX = 4, 10_000
+POINTS = (
+    "thin to about this many rows for a chart (all live rows after after_epoch, one answer): each of "
+    "points/4 buckets keeps its first and last row and the rows with the min and max of every charted "
+    "value; every stage keeps its first and last row"
+)
+
 
 @router.get("/{job_id}/metrics", response_model=MetricsPage, responses=PROBLEM_RESPONSES)
 def list_metrics(
@@ -24,8 +31,15 @@ def list_metrics(
     after_epoch: Annotated[int, Query(ge=0, le=CURSOR_MAX, description="rows with epoch > after_epoch")] = 0,
     limit: Annotated[int | None, Query(ge=1, description="rows per page (bounded by the server)")] = None,
     include_superseded: Annotated[bool, Query(description="also rows rolled back by a resume")] = False,
+    points: Annotated[int | None, Query(ge=CHART_POINTS_MIN, le=CHART_POINTS_MAX, description=POINTS)] = None,
 ) -> MetricsPage:
-    """List a job's epoch metrics in epoch order (train/val loss, F1, precision, recall, lr per group...)."""
+    """List a job's epoch metrics in epoch order (train/val loss, F1, precision, recall, lr per group...).
+
+    With ``points``, one answer for a chart instead of pages: the live rows after ``after_epoch``
+    thinned on the server, keeping each bucket's min and max and every stage's first and last row."""
+    if points is not None:
+        rows = repo.chart_metrics(session, job_id=job.id, points=points, after_epoch=after_epoch)
+        return MetricsPage(data=[MetricPublic.model_validate(row) for row in rows], next_after_epoch=None)
     size = page_size(settings, limit, whole=True)
     rows = repo.list_metrics(
         session, job_id=job.id, after_epoch=after_epoch, limit=size + 1, include_superseded=include_superseded

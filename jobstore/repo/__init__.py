@@ -49,7 +49,7 @@ from jobstore.repo.leases import (
     heartbeat,
     record_restore,
 )
-from jobstore.repo.metrics import list_metrics, record_epoch, supersede_after
+from jobstore.repo.metrics import chart_metrics, list_metrics, record_epoch, supersede_after
 from jobstore.repo.notifications import list_deliveries
 from jobstore.repo.races import (
     RaceChange,
@@ -98,6 +98,7 @@ __all__ = [
     "append_event",
     "automatic_resume_point",
     "beat_worker",
+    "chart_metrics",
     "claim",
     "command_race",
     "create_job",

@@ -213,8 +213,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 def queue_position(session: Session, job: Job) -> int | None:
     """1-based place among queued jobs (higher priority first, then longest queued); None if not queued.
 
-    An estimate of the order workers will take them in: the broker, not the database, hands out
-    messages, and a re-dispatched message joins the back of the broker's queue.
+    The order workers take them in across priorities (``leases.next_claimable``); within one
+    priority an estimate, as the broker hands out messages in the order they were sent.
     """
     if job.state != JobState.QUEUED or job.queued_at is None:
         return None

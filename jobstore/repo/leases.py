@@ -5,6 +5,13 @@ queued for; every later write by that worker passes the same number and is refus
 (``FencedOutError``) once the job has moved on — re-queued as a newer attempt, or no longer running.
 A duplicate delivery of the same message finds the job already running and gets ``None`` from
 ``claim`` without writing anything. The lease (``lease_expires_at``) is what the reaper watches.
+
+Priority: the broker hands messages out in the order they were sent (the embedded SQLite broker
+knows no priorities, Redis only ten), so the worker claims ``next_claimable``: the message's job,
+unless it is not claimable or a job of strictly higher priority waits; then the queued job first in
+line — highest priority, then longest queued (``queue_position``'s order). A message is a turn in
+the queue: the job it named keeps its turn through the message of the job that ran in its place.
+Only a queued job is claimed, at the attempt it is queued for, so none runs twice.
 """
 
 from __future__ import annotations
@@ -101,6 +108,27 @@ def claim(
         evidence={"worker": worker, "pid": pid, "gpu": gpu, "resume_from": dict(job.resume_from)}, now=now,
     )  # fmt: skip
     return Claim(job, row)
+
+
+def next_claimable(session: Session, *, job_id: str, attempt: int) -> Job | None:
+    """The job a worker holding the message ``(job_id, attempt)`` claims (module docstring): that
+    job, unless it is not claimable or a strictly higher priority waits; then the queued job first in
+    line. Locked; None when nothing is queued. The caller claims it with ``claim``."""
+    job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
+    own = job if job is not None and job.state == JobState.QUEUED and job.attempt == attempt else None
+    return first_in_line(session, above=None if own is None else own.priority) or own
+
+
+def first_in_line(session: Session, *, above: int | None = None) -> Job | None:
+    """The queued job first in line (priority, then queued time), locked; only one of priority >
+    ``above`` when given. Rows another transaction holds are skipped (PostgreSQL): that worker is
+    claiming them."""
+    query = select(Job).where(Job.state == JobState.QUEUED)
+    if above is not None:
+        query = query.where(col(Job.priority) > above)
+    query = query.order_by(col(Job.priority).desc(), col(Job.queued_at), col(Job.id)).limit(1)
+    locked = query.with_for_update(skip_locked=True).execution_options(populate_existing=True)
+    return session.exec(locked).first()
 
 
 def heartbeat(

@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from jobstore.dialect import insert_ignore
+from jobstore.downsample import keep
 from jobstore.events import Actor, EventKind
 from jobstore.models import CheckpointRecord, EpochMetric, Job
 from jobstore.records import EpochRow
@@ -26,6 +27,7 @@ _metric = EpochMetric.__table__  # type: ignore[attr-defined]
 _checkpoint = CheckpointRecord.__table__  # type: ignore[attr-defined]
 
 _LATEST_KEYS = set(EpochRow(epoch=0, stage=0).columns())
+CHARTED = ("train_loss", "val_loss", "val_f1", "val_precision", "val_recall", "fisher_ratio")
 HEADLINE = ("train_loss", "val_loss", "val_f1", "val_precision", "val_recall", "val_accuracy", "fisher_ratio")
 
 
@@ -199,3 +201,25 @@ def list_metrics(
         query = query.where(col(EpochMetric.superseded).is_(False))
     query = query.order_by(col(EpochMetric.epoch), col(EpochMetric.superseded), col(EpochMetric.id))
     return list(session.exec(query if limit is None else query.limit(limit)).all())
+
+
+def chart_metrics(session: Session, *, job_id: str, points: int, after_epoch: int = 0) -> list[EpochMetric]:
+    """Live rows after ``after_epoch``, thinned to about ``points`` (``jobstore.downsample``): each
+    bucket keeps its first and last row and the min and max of every charted value (the losses, F1,
+    precision, recall, Fisher ratio), every stage keeps its first and last row. The lr of each group
+    is not searched: a schedule is monotone within a stage, so its extremes are a bucket's ends.
+
+    Only the charted columns of every row are read; the kept rows are then read whole.
+    """
+    columns = [_metric.c.id, _metric.c.stage, *(_metric.c[name] for name in CHARTED)]
+    light = session.exec(
+        select(*columns)  # type: ignore[call-overload]
+        .where(_metric.c.job_id == job_id, _metric.c.epoch > after_epoch, _metric.c.superseded.is_(False))
+        .order_by(_metric.c.epoch)
+    ).all()
+    kept = keep([row.stage for row in light], [row[2:] for row in light], points)
+    if len(kept) == len(light):  # nothing to thin: the plain read, without a long IN list
+        return list_metrics(session, job_id=job_id, after_epoch=after_epoch, limit=None)
+    ids = [light[i].id for i in kept]
+    query = select(EpochMetric).where(col(EpochMetric.id).in_(ids)).order_by(col(EpochMetric.epoch))
+    return list(session.exec(query).all())

@@ -24,6 +24,9 @@ const EVENT_KINDS = [
   "pruned", "deleted",
 ];
 const STATUS_POLL_MS = 10000; // heartbeat age and ETA between events
+// The server thins a long run's metrics to about this many rows (min/max per bucket, stage edges
+// kept); rows the stream adds afterwards come whole.
+const CHART_POINTS = 400;
 
 const model = {
   job: null,
@@ -266,7 +269,7 @@ async function refreshCheckpoints() {
 }
 
 async function reloadMetrics() {
-  const rows = await all(`${base}/metrics`, "after_epoch", "next_after_epoch");
+  const rows = await all(`${base}/metrics?points=${CHART_POINTS}`, "after_epoch", "next_after_epoch");
   model.rows = new Map(rows.map((row) => [row.epoch, row]));
   renderCharts();
 }
@@ -374,7 +377,7 @@ async function init() {
     // events before metrics: a row recorded in between is then in the metrics (the stream starts
     // after the last event read), never in neither
     const [job, events] = await Promise.all([api(base), all(`${base}/events`, "after", "next_after")]);
-    const rows = await all(`${base}/metrics`, "after_epoch", "next_after_epoch");
+    const rows = await all(`${base}/metrics?points=${CHART_POINTS}`, "after_epoch", "next_after_epoch");
     model.job = job;
     model.fetchedAt = Date.now();
     model.rows = new Map(rows.map((row) => [row.epoch, row]));

@@ -106,3 +106,26 @@ def test_metrics_parameters_are_validated(client: TestClient, job_body: dict[str
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "after_epoch"
+
+
+def test_points_thins_a_long_run_keeping_extremes_and_stage_edges(
+    client: TestClient, engine: Engine, job_body: dict[str, Any]
+) -> None:
+    worker = SimWorker(engine, client.post("/jobs", json=job_body).json()["id"])
+    worker.claim()
+    for epoch in range(1, 61):
+        dip = 0.1 if epoch == 23 else 0.6 + (epoch % 5) / 100
+        worker.epoch(epoch, stage=1 if epoch <= 40 else 2, val_f1=dip)
+    url = f"/jobs/{worker.job_id}/metrics"
+
+    thinned = client.get(url, params={"points": 8}).json()
+    whole = client.get(url, params={"points": 100}).json()
+    later = client.get(url, params={"points": 8, "after_epoch": 50}).json()
+
+    epochs = [row["epoch"] for row in thinned["data"]]
+    assert epochs == sorted(epochs) and len(epochs) < 60
+    assert {1, 23, 40, 41, 60} <= set(epochs)  # ends, the dip, the stage edges
+    assert thinned["next_after_epoch"] is None
+    assert [row["epoch"] for row in whole["data"]] == list(range(1, 61))
+    assert all(row["epoch"] > 50 for row in later["data"])
+    assert client.get(url, params={"points": 1}).status_code == 422

@@ -15,6 +15,7 @@ from jobstore.events import EventKind
 from jobstore.kinds import CommandKind, CommandStatus
 from jobstore.models import Attempt, Job
 from jobstore.records import CheckpointRow, EpochRow
+from jobstore.repo import leases
 from jobstore.states import AttemptOutcome, JobState
 
 Clock = Callable[[float], datetime]
@@ -219,3 +220,39 @@ def test_restore_confirmation_supersedes_later_rows(engine: Engine, start_job: S
     assert row is not None and (row.restored_epoch, row.restored_stage, row.resumed_from) == (2, 1, "e2.pt")
     assert live == ["e1.pt"]
     assert events[0].evidence["matches"] and "MISMATCH" in events[1].reason
+
+
+def claim_next(engine: Engine, job_id: str, attempt: int) -> str | None:
+    """What the worker does with the message ``(job_id, attempt)``: claim the next claimable job."""
+    with write_transaction(engine) as session:
+        job = leases.next_claimable(session, job_id=job_id, attempt=attempt)
+        if job is None:
+            return None
+        claimed = repo.claim(
+            session, job_id=job.id, attempt=job.attempt, worker="w3", pid=7, gpu=None, lease_seconds=30,
+            run_dir=job.id,
+        )  # fmt: skip
+        assert claimed is not None
+        return claimed.job.id
+
+
+def test_a_message_claims_its_job_unless_a_higher_priority_waits(
+    engine: Engine, new_job: Callable[..., Job], at: Clock
+) -> None:
+    low, same, high, later_high = (
+        new_job(priority=0, now=at(0)),
+        new_job(priority=0, now=at(1)),
+        new_job(priority=5, now=at(2)),
+        new_job(priority=5, now=at(3)),
+    )
+    assert claim_next(engine, same.id, 1) == high.id  # the highest priority first, longest queued first
+    assert claim_next(engine, low.id, 1) == later_high.id
+    assert claim_next(engine, same.id, 1) == same.id  # equal priority: the message's own job
+    assert claim_next(engine, same.id, 1) == low.id  # not claimable any more: the first in line
+    assert claim_next(engine, low.id, 1) is None  # nothing queued: nothing written
+    with read_session(engine) as session:
+        jobs = session.exec(select(Job)).all()
+        attempts = session.exec(select(Attempt)).all()
+    assert {job.state for job in jobs} == {"running"}
+    assert sorted(a.job_id for a in attempts) == sorted(job.id for job in jobs)
+    assert {job.run_dir for job in jobs} == {job.id for job in jobs}
