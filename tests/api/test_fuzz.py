@@ -142,6 +142,7 @@ class Seeded:
 
     job_id: str
     upload_ids: dict[str, str]  # "/models/{upload_id}" or "/datasets/{upload_id}" -> an upload's id
+    deletable_upload_ids: dict[str, str]  # the same for DELETE: the others stay for the later reads
     revocable_key_id: str  # DELETE /keys/{key_id} may revoke it: no scenario signs in with it
     secrets: dict[str, str]  # role -> key
 
@@ -152,13 +153,16 @@ def seed(settings: ApiSettings) -> Seeded:
         with write_transaction(engine) as session:
             secrets = {r.value: keys.create_key(session, name=f"fuzz-{r}", role=r).secret for r in ROLES}
             revocable = keys.create_key(session, name="revocable", role=keys.Role.VIEWER).record.id
-            upload_ids = {
-                f"/{kind.value}s/{{upload_id}}": seed_upload(session, settings, kind)
-                for kind in (UploadKind.MODEL, UploadKind.DATASET)
-            }
+            upload_ids, deletable = (
+                {
+                    f"/{kind.value}s/{{upload_id}}": seed_upload(session, settings, kind)
+                    for kind in (UploadKind.MODEL, UploadKind.DATASET)
+                }
+                for _ in range(2)
+            )
     finally:
         engine.dispose()
-    return Seeded(seed_job(settings), upload_ids, revocable, secrets)
+    return Seeded(seed_job(settings), upload_ids, deletable, revocable, secrets)
 
 
 def seed_upload(session: Any, settings: ApiSettings, kind: UploadKind) -> str:
@@ -211,9 +215,11 @@ def fuzz_schema(fuzz_settings: ApiSettings, seeded: Seeded) -> Iterator[Any]:
         not a new draw, so Hypothesis can replay it."""
         if not is_positive(case) or not coin(case):
             return case
+        deleting = case.operation.method.upper() == "DELETE"
+        upload_ids = seeded.deletable_upload_ids if deleting else seeded.upload_ids
         real = {
             "job_id": seeded.job_id,
-            "upload_id": seeded.upload_ids.get(case.operation.path, ""),
+            "upload_id": upload_ids.get(case.operation.path, ""),
             "key_id": seeded.revocable_key_id,
         }
         params = case.path_parameters or {}
