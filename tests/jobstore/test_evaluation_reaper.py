@@ -135,7 +135,7 @@ def test_past_the_budget_it_fails_naming_every_lost_worker(
     )
 
 
-def test_a_stopped_node_is_lost_before_its_lease_runs_out(
+def test_a_stopped_or_restarted_node_is_lost_before_its_lease_runs_out(
     engine: Engine, settings: Settings, at: Clock
 ) -> None:
     write(engine, beat_worker, name="w1@host", pid=10, started_at=at(-100), now=at(0))
@@ -148,6 +148,11 @@ def test_a_stopped_node_is_lost_before_its_lease_runs_out(
     assert run(engine, settings, at(7)).requeued == 1
     row = load(engine, evaluation_id)
     assert row.attempt == 2 and "its node stopped" in row.state_reason and "died" in row.state_reason
+
+    claim(engine, evaluation_id, at(8))  # attempt 2 on the node's next life ...
+    write(engine, beat_worker, name="w1@host", pid=12, started_at=at(9), now=at(9))  # ... which restarts
+    assert run(engine, settings.model_copy(update={"infra_retry_budget": 2}), at(10)).requeued == 1
+    assert "its node restarted" in load(engine, evaluation_id).state_reason
 
 
 def test_an_unclaimed_message_is_sent_again_with_backoff(
