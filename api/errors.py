@@ -195,6 +195,7 @@ _STORE_ERRORS: dict[type[store.JobStoreError], tuple[int, ProblemType, str, str 
     store.InvalidResumeError: (422, ProblemType.VALIDATION, "Invalid request", "", "body"),
     store.InvalidCommandError: (422, ProblemType.VALIDATION, "Invalid request", "", "body"),
     store.QuotaExceededError: (429, ProblemType.QUOTA, "Too many queued jobs", None, ""),
+    store.RaceConflictError: (409, ProblemType.CONFLICT, "Conflict with the race's state", None, ""),
 }
 
 

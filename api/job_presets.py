@@ -1,6 +1,7 @@
 """Presets of the new-job form: starting points a user picks instead of typing a recipe.
 
-Each preset is a set of spec values applied over the spec's defaults (dotted names, as the form's inputs).
+Each preset is a set of spec values applied over the spec's defaults (dotted names, as the form's inputs);
+``True`` for an optional section's name (``race``) switches that section on with its defaults.
 The figures behind "recommended" are the progressive-vs-full benchmark's (README, Benchmarks).
 """
 
@@ -41,5 +42,13 @@ PRESETS = (
         "Full fine-tune",
         "Every layer trains from the first epoch: the benchmark's best final F1 at every shift.",
         {"freeze_backbone": False},
+    ),
+    Preset(
+        "race",
+        "Race the recipes (keep the winner)",
+        "Stage 1 once, then the guide's recipe, the back half and the whole backbone at lr x 1 and a full "
+        "fine-tune from model A race from it; successive halving cuts the weakest at each rung "
+        "(docs/race.md). Needs a pretrained model A.",
+        {**GUIDE, "race": True},
     ),
 )

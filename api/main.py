@@ -33,6 +33,7 @@ from api.routes import (
     notifications,
     plots,
     prometheus,
+    races,
     session,
     stream,
     uploads,
@@ -63,6 +64,7 @@ PROTECTED = (
     notifications,
     evaluations,
     job_evaluation,
+    races,
 )
 # Open, or protected route by route: probes, the dashboard's page shells (their data calls are
 # protected), sign-in/out, key management (admin on each route), the API reference (/docs: Swagger UI

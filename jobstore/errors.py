@@ -2,7 +2,7 @@
 
 The API answers: ``not-found`` 404; ``illegal-transition``, ``idempotency-conflict``,
 ``job-not-running``, ``no-checkpoint``, ``checkpoint-pruned``, ``delete-refused``,
-``job-deleted`` 409; ``invalid-cursor``, ``invalid-selector``,
+``job-deleted``, ``race-conflict`` 409; ``invalid-cursor``, ``invalid-selector``,
 ``invalid-resume``, ``invalid-command`` 422; ``quota-exceeded`` 429. ``fenced-out`` never reaches a
 client: it tells a worker that its attempt is over and it must stop writing.
 """
@@ -152,3 +152,13 @@ class CommandNotFoundError(JobStoreError):
         super().__init__(f"job {job_id} has no command {command_id!r}")
         self.job_id = job_id
         self.command_id = command_id
+
+
+class RaceConflictError(JobStoreError):
+    """A race command that the race's state does not allow (finished, unknown candidate...)."""
+
+    code = "race-conflict"
+
+    def __init__(self, job_id: str, message: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id

@@ -31,6 +31,9 @@ class EventKind(StrEnum):
     NOTE = "note"  # anything else a worker wants in the audit trail
     PRUNED = "pruned"  # the retention policy removed epoch checkpoint files (evidence: paths, bytes)
     DELETED = "deleted"  # DELETE /jobs/{id}: the run folder removed; the job stays as a tombstone
+    RACE_RUNG = "race_rung"  # on a race's parent: a rung's decision, every candidate's numbers
+    RACE_COMMAND = "race_command"  # on a race's parent: an operator's stop / promote / extend / add
+    RACE_FINISHED = "race_finished"  # on a race's parent: the winner and why (or why none)
 
 
 class Actor:
@@ -39,6 +42,7 @@ class Actor:
     SYSTEM = "system"
     REAPER = "reaper"
     RETENTION = "retention"
+    RACE = "race"  # the race service (jobstore.race_service)
 
     @staticmethod
     def worker(name: str) -> str:

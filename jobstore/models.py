@@ -94,6 +94,8 @@ class Job(SQLModel, table=True):
     best_checkpoint: str | None = Field(default=None, max_length=1024)
     onnx_path: str | None = Field(default=None, max_length=1024)
     run_dir: str | None = Field(default=None, max_length=1024)
+    # what the finished run produced beyond its checkpoints: {"evaluation": the before/after summary}
+    result: dict[str, Any] = _json()
 
     event_seq: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
@@ -370,3 +372,28 @@ class Evaluation(SQLModel, table=True):
     lost: list[dict[str, Any]] = Field(  # the workers lost so far: [{"attempt", "worker", "pid", "why"}]
         default_factory=list, sa_column=Column(SafeJSON(), nullable=False)
     )
+
+
+class Race(SQLModel, table=True):
+    """A race of stage-2 recipes (docs/race.md): its parent job runs stage 1 once, then one child job
+    per candidate; ``jobstore.race_service`` cuts the bottom ones at each rung and names the winner.
+    Every change locks the parent job's row first (``jobstore.repo.races``)."""
+
+    __tablename__ = "race"
+
+    job_id: str = Field(foreign_key="job.id", primary_key=True, max_length=32)  # the parent (stage 1)
+    state: str = Field(default="stage1", max_length=32)  # jobstore.repo.races.RaceState
+    plan: dict[str, Any] = _json()  # {"race": RaceSpec, "spec": the candidates' JobSpec, "stage1_epochs"}
+    # [{"name", "stage2", "full_finetune", "job_id", "status", "protected", "reason", "actor"}]
+    candidates: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(SafeJSON(), nullable=False)
+    )
+    rungs: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(SafeJSON(), nullable=False))
+    next_rung: int = 0  # index into plan["race"]["rungs"] of the next rung to decide
+    winner: str | None = Field(default=None, max_length=40)
+    reason: str = Field(default="", max_length=2000)
+    sample_epochs: int = Field(default=0, sa_type=BigInteger)  # used so far (stage 1 counted once)
+    keys: dict[str, Any] = _json()  # operator commands by Idempotency-Key: {key: {"kind", "hash", "seq"}}
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    finished_at: datetime | None = _ts()

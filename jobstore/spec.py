@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from enum import StrEnum
+from itertools import pairwise
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from jobstore.notify.urls import WebhookUrl
@@ -122,8 +132,12 @@ class JobSpec(_Strict):
     # A service setting, not the engine's: how many epoch checkpoints the retention pass keeps
     # (jobstore.retention); None: the server's keep_epoch_checkpoints.
     keep_epochs: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] | None = None
+    # a seeded share of each class held out of train and val as the test split, when the data has none
+    test_fraction: Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)] = 0.0
+    # the source domain A (under the data root, like data_root): evaluated before and after (forgetting)
+    retention_data_root: RelPath | None = None
 
-    @field_validator("data_root", "pretrain")
+    @field_validator("data_root", "pretrain", "retention_data_root")
     @classmethod
     def _relative(cls, value: str | None) -> str | None:
         if value is None:
@@ -150,6 +164,14 @@ class JobCreate(JobSpec):
 
     name: JobName = "job"
     priority: Annotated[int, Field(ge=-100, le=100)] = 0
+    race: RaceSpec | None = Field(default=None, description="race stage-2 recipes from one stage 1")
+
+    @field_validator("race")
+    @classmethod
+    def _race_fits(cls, race: RaceSpec | None, info: ValidationInfo) -> RaceSpec | None:
+        if race is not None:
+            check_race(race, info.data)
+        return race
 
 
 def spec_dict(spec: JobSpec) -> dict[str, Any]:
@@ -178,3 +200,101 @@ def without_secrets(spec: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(notify, dict) or "secret" not in notify:
         return spec
     return {**spec, "notify": {key: value for key, value in notify.items() if key != "secret"}}
+
+
+# ---- a race of stage-2 recipes (docs/race.md) -------------------------------------------------------
+CandidateName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+MAX_CANDIDATES = 16
+
+
+class RaceCandidate(_Strict):
+    """One stage-2 plan: stage-2 overrides on the job's own section, or a full fine-tune from model A."""
+
+    name: CandidateName
+    stage2: dict[str, Any] = Field(default_factory=dict, description="partial stage-2 section")
+    full_finetune: bool = Field(default=False, description="freeze_backbone off, from model A (pretrain)")
+
+    @field_validator("stage2")
+    @classmethod
+    def _stage2(cls, value: dict[str, Any]) -> dict[str, Any]:
+        checked = Stage2Overrides.model_validate(value)  # bounds of the spec's own section
+        return checked.model_dump(mode="json", exclude_none=True)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RaceCandidate:
+        if self.full_finetune and self.stage2:
+            raise ValueError("stage2 overrides do not apply to a full fine-tune")
+        return self
+
+
+# The stage-2 settings a candidate (or a fork) may change: the section's fields, each optional.
+Stage2Overrides = create_model(
+    "Stage2Overrides",
+    __base__=_Strict,
+    **optional_fields(StageGateSpec, exclude={"epoch"}),
+)
+
+FORCED = {"on_gate_fail": GateFailPolicy.PROCEED.value}  # the race, not the gate, judges a recipe
+
+
+def default_candidates() -> list[RaceCandidate]:
+    """The guide's recipe, the back half at lr x1, the whole backbone at lr x1, and the control."""
+    return [
+        RaceCandidate(name="guide", stage2={**FORCED}),
+        RaceCandidate(name="back-half-lr1", stage2={**FORCED, "lr_factor": 1.0, "unfreeze_ratio": 0.5}),
+        RaceCandidate(name="whole-lr1", stage2={**FORCED, "lr_factor": 1.0, "unfreeze_ratio": 1.0}),
+        RaceCandidate(name="full-finetune", full_finetune=True),
+    ]
+
+
+class RaceSpec(_Strict):
+    """Successive halving over stage-2 plans forked from one shared stage 1 (``jobstore.halving``)."""
+
+    candidates: list[RaceCandidate] = Field(
+        default_factory=default_candidates, min_length=1, max_length=MAX_CANDIDATES
+    )
+    rungs: list[Epochs] = Field(default_factory=list, max_length=32, description="epochs at which to halve")
+    keep_fraction: Annotated[float, Field(gt=0, lt=1.0, allow_inf_nan=False)] = 0.5
+    budget_sample_epochs: Annotated[int, Field(ge=1)] | None = None
+    retention_floor: Annotated[float, Field(ge=0, le=1.0, allow_inf_nan=False)] | None = None
+
+    @field_validator("candidates")
+    @classmethod
+    def _unique(cls, value: list[RaceCandidate]) -> list[RaceCandidate]:
+        names = [c.name for c in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"candidate names must be unique, got {names}")
+        return value
+
+    @field_validator("rungs")
+    @classmethod
+    def _increasing(cls, value: list[int]) -> list[int]:
+        if any(b <= a for a, b in pairwise(value)):
+            raise ValueError(f"rungs must be strictly increasing epochs, got {value}")
+        return value
+
+
+def check_race(race: RaceSpec, spec: dict[str, Any]) -> None:
+    """A race needs a progressive job whose stage 1 ends before its epoch budget (``ValueError``
+    names the field: pydantic reports it under ``race``)."""
+    gate = spec.get("unfreeze_backbone_epoch")
+    epochs = int(spec.get("epochs", 0))
+    if not spec.get("freeze_backbone", True):
+        raise ValueError("race: needs freeze_backbone on (stage 1 is what the candidates share)")
+    if gate is None or gate < 2:
+        raise ValueError("race: needs unfreeze_backbone_epoch >= 2 (stage 1 is epochs 1 .. U-1)")
+    if gate > epochs:
+        raise ValueError("race: unfreeze_backbone_epoch must not exceed epochs")
+    for rung in race.rungs:
+        if not gate <= rung < epochs:
+            raise ValueError(
+                f"race.rungs: {rung} is outside [unfreeze_backbone_epoch {gate}, epochs {epochs})"
+            )
+    for i, candidate in enumerate(race.candidates):
+        if candidate.full_finetune and not spec.get("pretrain"):
+            raise ValueError(
+                f"race.candidates.{i}.full_finetune: the control starts from model A: set pretrain"
+            )
+
+
+JobCreate.model_rebuild()  # its ``race`` field names RaceSpec, defined above after it

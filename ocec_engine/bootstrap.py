@@ -86,6 +86,10 @@ def validate_config(config: TrainConfig) -> None:
             f"unfreeze_backbone_epoch must be >= 1, got {config.unfreeze_backbone_epoch}",
         ),
         (config.keep_epoch_checkpoints >= 0, "keep_epoch_checkpoints must be >= 0"),
+        (
+            0.0 <= config.test_fraction <= 0.5,
+            f"test_fraction must be in [0, 0.5], got {config.test_fraction}",
+        ),
     ]
     for name, gate in (("stage2", config.stage2), ("stage3", config.stage3)):
         if gate is None:
@@ -110,7 +114,14 @@ def _cache_dir(config: TrainConfig) -> Path:
 
 
 def _load_data(config: TrainConfig, image_size: tuple[int, int]) -> DataSplit:
-    data = load_dataset(config.data_root, image_size, config.val_ratio, config.seed, _cache_dir(config))
+    data = load_dataset(
+        config.data_root,
+        image_size,
+        config.val_ratio,
+        config.seed,
+        _cache_dir(config),
+        test_fraction=config.test_fraction,
+    )
     if len(data.train_y) < 2 or len(data.val_y) < 1:
         raise EngineError(f"{config.data_root}: need >= 2 train and >= 1 val samples ({data.source})")
     return data

@@ -30,6 +30,8 @@ from ocec_engine.errors import CheckpointError
 from ocec_engine.hooks import CheckpointKind
 
 FORMAT_VERSION = 1
+THRESHOLD_KEY = "threshold"  # {"value", "rule", "target", "split"}: the chosen decision threshold (best.pt)
+ONNX_THRESHOLD_KEY = "ocec_threshold"  # the same value in an ONNX export's metadata_props
 LABEL_MAP = {0: "closed", 1: "open"}
 _EPOCH_RE = re.compile(r"^epoch_(\d{4,})\.pt$")
 

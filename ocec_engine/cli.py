@@ -1,4 +1,4 @@
-"""``python -m ocec_engine train | make-data | export`` — the engine's own command line.
+"""``python -m ocec_engine train | make-data | export | evaluate`` — the engine's own command line.
 
 Flag names follow the public OCEC CLI, so the progressive fine-tuning guide's command runs as is:
 
@@ -100,6 +100,21 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--val_ratio",
         type=float,
         help=f"val share for data without a split (seeded, stratified; default {d.val_ratio})",
+    )
+    io.add_argument(
+        "--test_fraction",
+        type=float,
+        help="without a test split in the data: hold out this seeded share of each class of train and "
+        f"val as the test split, never trained on (default {d.test_fraction})",
+    )
+    io.add_argument(
+        "--retention_data_root",
+        help="the source domain A: evaluated before and after the run, so forgetting is a number",
+    )
+    io.add_argument(
+        "--evaluate",
+        action=argparse.BooleanOptionalAction,
+        help="the run's own evaluation into OUTPUT_DIR/evaluation/ (default on; docs/evaluation.md)",
     )
     io.add_argument(
         "--image_size", type=image_size, help="HxW, height first (default {}x{})".format(*d.image_size)
@@ -239,7 +254,7 @@ _TOP = (
     "data_root", "output_dir", "val_ratio", "image_size", "augment", "pretrain", "epochs", "batch_size",
     "lr", "weight_decay", "warmup_epochs", "seed", "use_amp", "device", "check_every_batches",
     "keep_epoch_checkpoints", "margin_method", "base_channels", "num_blocks", "dropout",
-    "freeze_backbone", "unfreeze_backbone_epoch",
+    "freeze_backbone", "unfreeze_backbone_epoch", "test_fraction", "retention_data_root", "evaluate",
 )  # fmt: skip
 _STAGE2 = {
     "stage2_gate_f1": "gate_f1", "unfreeze_backbone_ratio": "unfreeze_ratio", "stage2_lr_factor": "lr_factor",
@@ -376,12 +391,71 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score a model on a dataset split: report.json, worst.png (docs/evaluation.md)",
+        description="Evaluate a checkpoint (any format the engine loads) or an ONNX export on a dataset "
+        "split: F1/precision/recall/accuracy at 0.5 and at a chosen threshold, ROC-AUC, PR-AUC, EER, "
+        "thresholds, calibration, bootstrap intervals and the most confidently wrong images.",
+    )
+    p.add_argument("model", metavar="CHECKPOINT", help="checkpoint (.pt) or ONNX export (.onnx)")
+    p.add_argument("--data_root", required=True, help="OCEC parquet or image folders")
+    p.add_argument("--split", choices=["val", "test", "all"], default="all", help="default %(default)s")
+    p.add_argument("--out", help="output folder (default: eval_<CHECKPOINT name> here)")
+    rule = p.add_mutually_exclusive_group()
+    rule.add_argument("--threshold", type=float, help="a fixed decision threshold on P(open)")
+    rule.add_argument(
+        "--target_precision_closed", type=float, help="the threshold that reaches this precision for closed"
+    )
+    rule.add_argument(
+        "--target_recall_closed", type=float, help="the threshold that reaches this recall for closed"
+    )
+    p.add_argument("--top_k", type=int, default=16, help="worst images kept (default %(default)s)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="resamples, 0 = none (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)s)")
+    split = p.add_argument_group("the dataset's split settings (as the training job's)")
+    split.add_argument("--val_ratio", type=float, default=0.2, help="default %(default)s")
+    split.add_argument("--split_seed", type=int, default=42, help="default %(default)s")
+    split.add_argument("--test_fraction", type=float, default=0.0, help="default %(default)s")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def threshold_choice(a: argparse.Namespace) -> tuple[str, float | None]:
+    """(threshold_rule, target) from the mutually exclusive flags; F1-optimal when none is given."""
+    if a.threshold is not None:
+        return "fixed", a.threshold
+    if a.target_precision_closed is not None:
+        return "precision_closed", a.target_precision_closed
+    if a.target_recall_closed is not None:
+        return "recall_closed", a.target_recall_closed
+    return "f1", None
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from ocec_engine.evaluation import evaluate_to_dir
+    from ocec_engine.evaluation.summary import summary_lines
+
+    rule, target = threshold_choice(a)
+    model = Path(a.model)
+    out = Path(a.out) if a.out else Path(f"eval_{model.stem}")
+    report = evaluate_to_dir(
+        model, Path(a.data_root), out, split=a.split, threshold_rule=rule, target=target, top_k=a.top_k,
+        bootstrap=a.bootstrap, seed=a.seed, val_ratio=a.val_ratio, split_seed=a.split_seed,
+        test_fraction=a.test_fraction,
+    )  # fmt: skip
+    print("\n".join(summary_lines(report)))
+    print(f"report: {out / 'report.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ocec_engine", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,make-data,export}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,make-data,export,evaluate}")
     _train_parser(sub)
     _make_data_parser(sub)
     _export_parser(sub)
+    _evaluate_parser(sub)
     return parser
 
 

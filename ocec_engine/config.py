@@ -94,6 +94,10 @@ class TrainConfig:
     augment: AugmentPolicy = AugmentPolicy.OCEC
     check_every_batches: int = 20  # poll commands / should_stop every N batches
     keep_epoch_checkpoints: int = 0  # epochs/epoch_NNNN.pt files kept (newest); 0 = keep all
+    # without a test split in the data: this seeded share of each class of train and val becomes one
+    test_fraction: float = 0.0
+    retention_data_root: str | None = None  # the source domain A, evaluated before and after
+    evaluate: bool = True  # the run's own evaluation (evaluation/<tag>/, docs/evaluation.md)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (str/int/float/bool/None/list/dict) safe for weights_only checkpoints and JSON."""

@@ -17,6 +17,7 @@ import onnx
 import torch
 
 from ocec_engine.atomic import atomic_path
+from ocec_engine.checkpoint import ONNX_THRESHOLD_KEY, THRESHOLD_KEY
 from ocec_engine.errors import CheckpointError
 from ocec_engine.model import OCECNet, build_model
 from ocec_engine.normalize import MEAN, STD
@@ -36,8 +37,11 @@ def _metadata(model: OCECNet) -> dict[str, str]:
     }
 
 
-def export_onnx(model: OCECNet, out_path: Path, *, opset: int = 17) -> Path:
-    """Write ``model`` (a CPU fp32 eval copy; the original is untouched) to ``out_path`` atomically."""
+def export_onnx(model: OCECNet, out_path: Path, *, opset: int = 17, threshold: float | None = None) -> Path:
+    """Write ``model`` (a CPU fp32 eval copy; the original is untouched) to ``out_path`` atomically.
+
+    ``threshold``: the decision threshold on P(open) chosen for the model, as ``ocec_threshold``.
+    """
     out_path = Path(out_path)
     export_model = copy.deepcopy(model).to(
         device="cpu", dtype=torch.float32, memory_format=torch.contiguous_format
@@ -60,7 +64,10 @@ def export_onnx(model: OCECNet, out_path: Path, *, opset: int = 17) -> Path:
             dynamo=False,
         )
         proto = onnx.load(str(tmp))
-        for key, value in _metadata(model).items():
+        metadata = _metadata(model)
+        if threshold is not None:
+            metadata[ONNX_THRESHOLD_KEY] = repr(float(threshold))
+        for key, value in metadata.items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.checker.check_model(proto)
@@ -80,4 +87,6 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, *, opset: int
         model.load_state_dict(extract_state_dict(obj, path=str(ckpt_path)), strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"{ckpt_path}: model_state does not match its model_config: {exc}") from exc
-    return export_onnx(model, Path(out_path), opset=opset)
+    stored = obj.get(THRESHOLD_KEY)
+    threshold = stored.get("value") if isinstance(stored, dict) else None
+    return export_onnx(model, Path(out_path), opset=opset, threshold=threshold)

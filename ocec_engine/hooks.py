@@ -168,6 +168,8 @@ class TrainResult:
     gate: GateCheck | None = None  # the failed gate, for AWAITING_DECISION / STOPPED
     baseline_f1: float | None = None  # val F1 of the starting weights (model A), before epoch 1
     beats_baseline: bool | None = None  # the best epoch beats them (None: no baseline or no epoch)
+    # the run's own evaluation summary (ocec_engine/evaluation/training.py), when it ended with a best
+    evaluation: dict[str, Any] | None = None
 
 
 class TrainingHooks(Protocol):

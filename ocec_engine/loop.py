@@ -33,6 +33,7 @@ from ocec_engine.checkpoint import Layout, kind_path, prune_epochs, serialize, w
 from ocec_engine.config import AugmentPolicy, TrainConfig
 from ocec_engine.errors import EngineError
 from ocec_engine.evaluate import evaluate
+from ocec_engine.evaluation.training import RunEvaluator
 from ocec_engine.gates import GateAction, read_gate
 from ocec_engine.hooks import (
     CheckpointInfo,
@@ -92,6 +93,7 @@ class Trainer:
         self.train_x = data.train_x.to(self.runtime.device) if on_gpu else data.train_x
         self.train_y = data.train_y.to(self.train_x.device)
         self.augment = None if self.config.augment == AugmentPolicy.NONE else prepared.augmenter
+        self.evaluator = RunEvaluator(self.config, data.image_size) if self.config.evaluate else None
 
     # ----------------------------------------------------------------- run
     def run(self) -> TrainResult:
@@ -104,6 +106,8 @@ class Trainer:
         self.hooks.on_train_start(self._run_info())
         if fresh:
             self._start_event()
+            if self.evaluator is not None:  # model A on B (and A), before the first epoch
+                self.evaluator.before(self.layout.stage_entry(self.s.stage.stage))
         else:
             if self.p.changes or self.p.lr_change is not None:
                 self._resume_change_event()
@@ -194,6 +198,10 @@ class Trainer:
     ) -> None:
         s = self.s
         from_stage = s.stage.stage
+        if self.evaluator is not None:  # best.pt is still the best of the stage that ends
+            self.evaluator.stage_ended(
+                from_stage, self.layout.best if self._best_stage() == from_stage else None
+            )
         spec = s.plan.spec(to)
         unfrozen = s.plan.newly_unfrozen(from_stage, to)
         apply_stage(s.model, s.plan, to)
@@ -410,6 +418,7 @@ class Trainer:
                 "margin_scale": min(1.0, epoch / MARGIN_WARMUP_EPOCHS),
                 "skipped_steps": part.skipped_steps,
                 "train_seconds": part.seconds,
+                "train_samples": part.loss.count,  # a race's budget counts sample-epochs (docs/race.md)
                 "val_seconds": val_seconds,
                 "frozen_units": [u.name for u in s.plan.units[: s.plan.frozen_prefix(s.stage.stage)]],
                 "plan": s.plan.kind.value,
@@ -474,6 +483,8 @@ class Trainer:
             why = f"the run ended ({ending.outcome.value}) before the next epoch boundary"
             self._refuse_pending(why, s.completed, {"val_f1": s.last_f1})
         best = self.layout.best if self.layout.best.is_file() else None
+        # before the export: the evaluation writes the chosen threshold into best.pt
+        evaluation = self._final_evaluation(best) if final and best is not None else None
         onnx = self._export(best) if final and best is not None else None
         if ending.outcome in (Outcome.PAUSED, Outcome.CANCELLED, Outcome.PREEMPTED):
             last = self.layout.interrupt
@@ -492,9 +503,24 @@ class Trainer:
             gate=ending.gate,
             baseline_f1=(s.initial_val or {}).get("f1"),
             beats_baseline=s.beats_baseline(),
+            evaluation=evaluation,
         )
         self.hooks.on_train_end(result)
         return result
+
+    def _final_evaluation(self, best: Path) -> dict[str, Any] | None:
+        """best.pt evaluated (the threshold stored in it), then reported again as the file now is."""
+        if self.evaluator is None:
+            return None
+        s = self.s
+        best_stage = self._best_stage() or s.stage.stage
+        evaluation = self.evaluator.finish(best, best_stage)
+        if best.is_file():
+            size = best.stat().st_size
+            self.hooks.on_checkpoint(
+                CheckpointInfo(str(best), CheckpointKind.BEST, s.best_epoch, best_stage, s.best_f1, size, 0)
+            )
+        return evaluation
 
     def _export(self, best: Path) -> str | None:
         from ocec_engine.export import export_checkpoint
@@ -517,6 +543,11 @@ class Trainer:
             batch = s.partial.batch if kind is CheckpointKind.INTERRUPT and s.partial else 0
             info = CheckpointInfo(str(path), kind, s.completed, s.stage.stage, s.last_f1, size, batch)
             self.hooks.on_checkpoint(info)
+
+    def _best_stage(self) -> int | None:
+        """The stage the best checkpoint was written in (from the history row of the best epoch)."""
+        row = next((r for r in self.s.history if int(r["epoch"]) == self.s.best_epoch), None)
+        return int(row["stage"]) if row is not None else None
 
     def _trainable_params(self) -> int:
         return sum(p.numel() for p in self.s.model.parameters() if p.requires_grad)

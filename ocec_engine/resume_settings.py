@@ -30,6 +30,8 @@ BOOKKEEPING = frozenset(
         "stage",  # the start stage of the first run; a resume continues the checkpoint's stage
         "check_every_batches",
         "keep_epoch_checkpoints",
+        "retention_data_root",  # only evaluated, never trained on
+        "evaluate",
     }
 )
 ARCHITECTURE = ("base_channels", "num_blocks", "dropout", "margin_method", "image_size")

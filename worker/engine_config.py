@@ -106,6 +106,16 @@ def build_train_config(plan: RunPlan, job_id: str, settings: Settings) -> TrainC
             dropout=spec.dropout,
             val_ratio=spec.val_ratio,
             augment=AugmentPolicy(spec.augment),
+            test_fraction=spec.test_fraction,
+            retention_data_root=(
+                str(
+                    confined(
+                        settings.data_root, spec.retention_data_root, "retention_data_root", must_exist=True
+                    )
+                )
+                if spec.retention_data_root
+                else None
+            ),
             # DbHooks answer poll_commands / should_stop from memory (the heartbeat thread does the
             # database work), so checking after every batch is free and makes "next batch boundary" exact.
             check_every_batches=CHECK_EVERY_BATCHES,

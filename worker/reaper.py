@@ -33,6 +33,7 @@ from pathlib import Path
 from jobstore.db import transaction_factory, write_transaction
 from jobstore.evaluation_reaper import EvaluationReapReport, SendEvaluation, reap_evaluations
 from jobstore.parent_death import die_with_parent
+from jobstore.race_service import advance_races
 from jobstore.reaper import ReapReport, reap
 from jobstore.repo.workers import beat_worker, mark_stopped
 from jobstore.retention import PruneReport, prune
@@ -89,6 +90,7 @@ class ReaperLoop:
             if self._reap and time.monotonic() >= next_reap:
                 next_reap = time.monotonic() + self.settings.reaper_interval_seconds
                 self.run_once()
+                self.run_races()
             self._halt.wait(tick)
         if notifier is not None:  # an attempt in flight is bounded by notify_timeout_seconds
             notifier.halt(timeout=self.settings.notify_timeout_seconds + 1)
@@ -104,6 +106,18 @@ class ReaperLoop:
             return True
         log.warning("reaper: worker process %d is gone; exiting", self._parent_pid)
         return False
+
+    def run_races(self) -> None:
+        """The race service's pass (``jobstore.race_service``, docs/race.md) on the reaper's schedule;
+        errors are logged (the next pass retries), never raised."""
+        try:
+            sessions = transaction_factory(get_engine(self.settings))
+            races = advance_races(sessions, now=datetime.now(UTC), dispatch=self._dispatch)
+        except Exception:
+            log.exception("race pass failed")
+            return
+        if races.dispatched or races.errors:
+            log.info("races: %d advanced, %d errors, sent %s", races.advanced, races.errors, races.dispatched)
 
     def _beat(self) -> None:
         if self._node is None or self._parent_pid is None:

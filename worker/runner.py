@@ -186,6 +186,7 @@ class _Attempt:
             best_checkpoint=self._rel(result.best_checkpoint),
             last_checkpoint=self._rel(result.last_checkpoint),
             onnx_path=onnx,
+            evaluation=getattr(result, "evaluation", None),  # the engine's own before/after evaluation
         )
 
     def _record_onnx(self, result: Any) -> str | None:

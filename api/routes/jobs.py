@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from sqlmodel import Session
 
 from api.created import REPLAY, answer_created
 from api.deps import (
     JOB_ID_PATTERN,
+    Actor,
     ActorDep,
     DispatcherDep,
     IdempotencyKey,
@@ -17,7 +19,7 @@ from api.deps import (
     SettingsDep,
     TransactionDep,
 )
-from api.dispatch import dispatch_after_commit
+from api.dispatch import Dispatcher, dispatch_after_commit
 from api.errors import PROBLEM_RESPONSES, with_problems
 from api.paging import PageCursor, PageLimit, page_size
 from api.paths import PathKind, confine
@@ -25,6 +27,7 @@ from api.schemas import JobsPage, JobStatus
 from api.settings import ApiSettings
 from api.status import load_status, public
 from jobstore import repo
+from jobstore.db import TransactionFactory
 from jobstore.disk import folder_bytes, remove_tree
 from jobstore.repo import deletion
 from jobstore.spec import JobCreate, SafeText
@@ -34,10 +37,18 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
 def confined(create: JobCreate, settings: ApiSettings) -> JobCreate:
-    """The spec with ``data_root`` / ``pretrain`` checked against their roots and made relative."""
+    """The spec with ``data_root`` / ``retention_data_root`` / ``pretrain`` checked against their roots
+    and made relative."""
     changes = {
         "data_root": confine(settings.data_root, create.data_root, field="data_root", kind=PathKind.DIRECTORY)
     }
+    if create.retention_data_root is not None:  # the source domain A, only evaluated
+        changes["retention_data_root"] = confine(
+            settings.data_root,
+            create.retention_data_root,
+            field="retention_data_root",
+            kind=PathKind.DIRECTORY,
+        )
     if create.pretrain is not None:
         changes["pretrain"] = confine(
             settings.model_root, create.pretrain, field="pretrain", kind=PathKind.FILE
@@ -61,8 +72,13 @@ def create_job(
     actor: ActorDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JobStatus:
-    """Create a fine-tuning job and queue it for a worker."""
+    """Create a fine-tuning job and queue it for a worker; with ``race``, a race of stage-2 recipes
+    (docs/race.md): this job runs stage 1, then one child job per candidate."""
     create = confined(body, settings)
+    if create.race is not None:
+        return create_race(
+            create, response, settings, transaction, session, dispatcher, actor, idempotency_key
+        )
     with transaction() as tx:
         result = repo.create_job(
             tx,
@@ -76,6 +92,27 @@ def create_job(
         dispatch_after_commit(dispatcher, result.job.id, result.job.attempt)
     answer_created(response, result.job, created=result.created)
     return load_status(session, repo.get_job(session, result.job.id), settings)
+
+
+def create_race(
+    create: JobCreate,
+    response: Response,
+    settings: ApiSettings,
+    transaction: TransactionFactory,
+    session: Session,
+    dispatcher: Dispatcher,
+    actor: Actor,
+    idempotency_key: str | None,
+) -> JobStatus:
+    with transaction() as tx:
+        change = repo.create_race(
+            tx, create=create, owner=actor.owner, idempotency_key=idempotency_key, actor=actor.name,
+            max_queued=settings.max_queued_jobs_per_key if actor.owner else None,
+        )  # fmt: skip
+    for job_id, attempt in change.sends:
+        dispatch_after_commit(dispatcher, job_id, attempt)
+    answer_created(response, change.parent, created=change.created)
+    return load_status(session, repo.get_job(session, change.parent.id), settings)
 
 
 @router.get("", response_model=JobsPage, responses=PROBLEM_RESPONSES)

@@ -5,6 +5,7 @@ so ``from api.schemas import JobStatus`` works.
 - ``jobs``: a job, its status (gate, baseline, restore, forks) and the list page;
 - ``control``: force a stage, pause, cancel, resume, fork (``StageOverrides``), commands;
 - ``decide``: the gate decision body;
+- ``races``: a race's status (leaderboard, budget, winner) and its operator commands;
 - ``metrics``, ``events``, ``checkpoints``, ``uploads``, ``health``, ``notifications``: what their
   routes answer.
 
@@ -48,6 +49,12 @@ from api.schemas.jobs import (
 )
 from api.schemas.metrics import MetricPublic, MetricsPage
 from api.schemas.notifications import DeliveryAttempt, NotificationPublic, NotificationsPage
+from api.schemas.races import (
+    RaceAddRequest,
+    RaceCandidateRequest,
+    RaceCommandRequest,
+    RaceStatus,
+)
 from api.schemas.uploads import UploadPublic, UploadsPage
 
 __all__ = [
@@ -83,6 +90,10 @@ __all__ = [
     "MetricsPage",
     "NotificationPublic",
     "NotificationsPage",
+    "RaceAddRequest",
+    "RaceCandidateRequest",
+    "RaceCommandRequest",
+    "RaceStatus",
     "Reason",
     "RequiredReason",
     "RestoreStatus",

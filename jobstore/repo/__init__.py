@@ -51,6 +51,15 @@ from jobstore.repo.leases import (
 )
 from jobstore.repo.metrics import list_metrics, record_epoch, supersede_after
 from jobstore.repo.notifications import list_deliveries
+from jobstore.repo.races import (
+    RaceChange,
+    RaceCommand,
+    RaceState,
+    command_race,
+    create_race,
+    get_race,
+    race_view,
+)
 from jobstore.repo.resume import (
     automatic_resume_point,
     fork_job,
@@ -81,13 +90,18 @@ __all__ = [
     "Heartbeat",
     "JobPage",
     "Presence",
+    "RaceChange",
+    "RaceCommand",
+    "RaceState",
     "Restore",
     "Selector",
     "append_event",
     "automatic_resume_point",
     "beat_worker",
     "claim",
+    "command_race",
     "create_job",
+    "create_race",
     "decide",
     "decode_cursor",
     "encode_cursor",
@@ -96,6 +110,7 @@ __all__ = [
     "finish_attempt",
     "fork_job",
     "get_job",
+    "get_race",
     "heartbeat",
     "list_checkpoints",
     "list_commands",
@@ -112,6 +127,7 @@ __all__ = [
     "pending_commands",
     "presence",
     "queue_position",
+    "race_view",
     "record_checkpoint",
     "record_epoch",
     "record_gate_check",

@@ -54,6 +54,7 @@ def create_job(
     parent_job_id: str | None = None,
     fork_from: Mapping[str, Any] | None = None,
     resume_from: Mapping[str, Any] | None = None,
+    request: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> CreateResult:
     """Create a queued job (attempt 1, marked dispatched) or return the one this key already made.
@@ -61,7 +62,8 @@ def create_job(
     Same ``(owner, idempotency_key)`` and same request → the original job, ``created=False``; same
     key with a different request → ``IdempotencyConflictError``. ``max_queued`` caps the owner's
     queued jobs (``QuotaExceededError``). The caller dispatches ``(job.id, job.attempt)`` after
-    commit, only when ``created``.
+    commit, only when ``created``. ``request``: what the key is bound to besides ``create``, when
+    the stored job is derived from a bigger request (a race's stage 1).
     """
     now = now_or(now)
     digest = request_hash(
@@ -69,6 +71,7 @@ def create_job(
             "create": create.model_dump(mode="json"),
             "parent": parent_job_id,
             "fork_from": dict(fork_from or {}),
+            **({"request": dict(request)} if request else {}),
         }
     )
     if idempotency_key is not None:

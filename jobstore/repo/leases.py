@@ -219,6 +219,7 @@ def finish_attempt(
     best_checkpoint: str | None = None,
     last_checkpoint: str | None = None,
     onnx_path: str | None = None,
+    evaluation: dict[str, Any] | None = None,
     preempt_budget: int | None = None,
     now: datetime | None = None,
 ) -> Finish:
@@ -230,6 +231,7 @@ def finish_attempt(
     budget) unless a cancel or pause is pending, which is applied instead; ``Finish.dispatch`` then
     says what to send. A preemption loop is bounded by ``preempt_budget``: more preemptions than
     that in a row without a completed epoch (since the last operator resume) fail the job.
+    ``evaluation`` (the run's own before/after summary) goes to ``job.result["evaluation"]``.
     """
     now = now_or(now)
     if outcome == AttemptOutcome.LOST:
@@ -243,6 +245,8 @@ def finish_attempt(
                         ("onnx_path", onnx_path)):  # fmt: skip
         if value is not None:
             setattr(job, name, value)
+    if evaluation is not None:
+        job.result = {**(job.result or {}), "evaluation": dict(evaluation)}
     actor = Actor.worker(row.worker)
     if outcome == AttemptOutcome.PREEMPTED:
         return _after_preemption(session, job, row, actor, reason, now, preempt_budget)

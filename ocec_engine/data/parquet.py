@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import torch
 
 from ocec_engine.data.decode import decode_all
-from ocec_engine.data.split import LABEL_NAMES, SPLIT_ALIASES, Label, Split
+from ocec_engine.data.split import LABEL_NAMES, SPLIT_ALIASES, Label, Split, hold_out
 from ocec_engine.errors import DataError
 
 _BATCH_ROWS = 4096
@@ -31,11 +31,20 @@ def find_parquet_files(root: Path) -> list[Path]:
     return sorted(root.glob("*.parquet"))
 
 
+def _per_split() -> dict[Split, list[int]]:
+    return {split: [] for split in Split}
+
+
 @dataclass
-class _FileRows:
+class FileRows:
+    """The row numbers and labels of one file, per split (test rows included)."""
+
     path: Path
-    rows: dict[Split, list[int]] = field(default_factory=lambda: {Split.TRAIN: [], Split.VAL: []})
-    labels: dict[Split, list[int]] = field(default_factory=lambda: {Split.TRAIN: [], Split.VAL: []})
+    rows: dict[Split, list[int]] = field(default_factory=_per_split)
+    labels: dict[Split, list[int]] = field(default_factory=_per_split)
+
+    def source(self, row: int) -> str:
+        return f"{self.path.name}#{row}"
 
 
 def _open(path: Path) -> pq.ParquetFile:
@@ -62,7 +71,7 @@ def _label_of(path: Path, row: int, class_id: Any, text: Any) -> int:
     return label
 
 
-def _scan(path: Path, skipped: Counter[str]) -> _FileRows:
+def _scan(path: Path, skipped: Counter[str]) -> FileRows:
     pf = _open(path)
     names = set(pf.schema_arrow.names)
     for required in ("split", "image_bytes"):
@@ -75,28 +84,27 @@ def _scan(path: Path, skipped: Counter[str]) -> _FileRows:
     n = len(table["split"])
     class_ids = table.get("class_id", [None] * n)
     texts = table.get("label", [None] * n)
-    out = _FileRows(path)
+    out = FileRows(path)
     for row, raw_split in enumerate(table["split"]):
         split = SPLIT_ALIASES.get(str(raw_split).strip().lower()) if raw_split is not None else None
         if split is None:
             skipped[f"split={raw_split!r}"] += 1
-            continue
-        if split is Split.TEST:
-            skipped["test"] += 1
             continue
         out.rows[split].append(row)
         out.labels[split].append(_label_of(path, row, class_ids[row], texts[row]))
     return out
 
 
-def _decode_file(scan: _FileRows, size: tuple[int, int], workers: int | None) -> dict[Split, torch.Tensor]:
-    """Decode the kept rows of one file, streaming image_bytes in row batches."""
-    where = {row: split for split in (Split.TRAIN, Split.VAL) for row in scan.rows[split]}
-    parts: dict[Split, list[torch.Tensor]] = {Split.TRAIN: [], Split.VAL: []}
+def _decode_file(
+    scan: FileRows, size: tuple[int, int], workers: int | None, splits: tuple[Split, ...]
+) -> dict[Split, torch.Tensor]:
+    """Decode the rows of ``splits`` of one file, streaming image_bytes in row batches."""
+    where = {row: split for split in splits for row in scan.rows[split]}
+    parts: dict[Split, list[torch.Tensor]] = {split: [] for split in splits}
     offset = 0
     for batch in _open(scan.path).iter_batches(batch_size=_BATCH_ROWS, columns=["image_bytes"]):
         data = batch.column(0).to_pylist()
-        for split in (Split.TRAIN, Split.VAL):
+        for split in splits:
             rows = [r for r in range(offset, offset + len(data)) if where.get(r) is split]
             if rows:
                 images = decode_all(
@@ -111,23 +119,69 @@ def _decode_file(scan: _FileRows, size: tuple[int, int], workers: int | None) ->
     return {s: torch.cat(p) if p else empty for s, p in parts.items()}
 
 
-def load_parquet(
-    files: list[Path], size: tuple[int, int], workers: int | None
-) -> tuple[dict[Split, tuple[torch.Tensor, torch.Tensor]], dict[str, Any]]:
-    """{split: (x uint8 [N,3,H,W], y int64 [N])} for train and val, plus skipped-row counts."""
+def scan_files(
+    files: list[Path], test_fraction: float = 0.0, seed: int = 42
+) -> tuple[list[FileRows], dict[str, Any]]:
+    """The rows of every file per split, and what was skipped and where the test split came from.
+
+    Without ``test`` rows, ``test_fraction`` > 0 holds out that seeded share of each class of train
+    and of val (keyed by ``<file name>#<row>``) as the test split.
+    """
     skipped: Counter[str] = Counter()
     scans = [_scan(path, skipped) for path in files]
-    _check_splits(files, scans)
-    decoded = [_decode_file(scan, size, workers) for scan in scans]
+    has_test = any(scan.rows[Split.TEST] for scan in scans)
+    if not has_test and test_fraction > 0:
+        for split in (Split.TRAIN, Split.VAL):
+            _hold_out_test(scans, split, test_fraction, seed)
+    origin = "split" if has_test else "held_out" if test_fraction > 0 else "none"
+    test = sum(len(scan.rows[Split.TEST]) for scan in scans)
+    return scans, {"skipped_rows": dict(skipped), "test": {"samples": test, "origin": origin}}
+
+
+def _hold_out_test(scans: list[FileRows], split: Split, fraction: float, seed: int) -> None:
+    items = [
+        (i, row, lab)
+        for i, scan in enumerate(scans)
+        for row, lab in zip(scan.rows[split], scan.labels[split], strict=True)
+    ]
+    _, held = hold_out(items, lambda it: scans[it[0]].source(it[1]), lambda it: it[2], fraction, seed)
+    moved = {(i, row) for i, row, _ in held}
+    for i, scan in enumerate(scans):
+        pairs = list(zip(scan.rows[split], scan.labels[split], strict=True))
+        test = sorted(
+            [
+                *zip(scan.rows[Split.TEST], scan.labels[Split.TEST], strict=True),
+                *((r, y) for r, y in pairs if (i, r) in moved),
+            ]
+        )
+        kept = [(r, y) for r, y in pairs if (i, r) not in moved]
+        scan.rows[split], scan.labels[split] = [r for r, _ in kept], [y for _, y in kept]
+        scan.rows[Split.TEST], scan.labels[Split.TEST] = [r for r, _ in test], [y for _, y in test]
+
+
+def decode_splits(
+    scans: list[FileRows], splits: tuple[Split, ...], size: tuple[int, int], workers: int | None
+) -> dict[Split, tuple[torch.Tensor, torch.Tensor]]:
+    """{split: (x uint8 [N,3,H,W], y int64 [N])}, files in order, rows in file order."""
+    decoded = [_decode_file(scan, size, workers, splits) for scan in scans]
     result = {}
-    for split in (Split.TRAIN, Split.VAL):
+    for split in splits:
         x = torch.cat([d[split] for d in decoded]).contiguous()
         y = torch.tensor([lab for scan in scans for lab in scan.labels[split]], dtype=torch.int64)
         result[split] = (x, y)
-    return result, {"skipped_rows": dict(skipped)}
+    return result
 
 
-def _check_splits(files: list[Path], scans: list[_FileRows]) -> None:
+def load_parquet(
+    files: list[Path], size: tuple[int, int], workers: int | None, test_fraction: float = 0.0, seed: int = 42
+) -> tuple[dict[Split, tuple[torch.Tensor, torch.Tensor]], dict[str, Any]]:
+    """{split: (x, y)} for train and val (the test split is never decoded for training), plus meta."""
+    scans, meta = scan_files(files, test_fraction, seed)
+    _check_splits(files, scans)
+    return decode_splits(scans, (Split.TRAIN, Split.VAL), size, workers), meta
+
+
+def _check_splits(files: list[Path], scans: list[FileRows]) -> None:
     where = str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} parquet files)"
     for split in (Split.TRAIN, Split.VAL):
         labels = [lab for scan in scans for lab in scan.labels[split]]

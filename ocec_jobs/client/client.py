@@ -329,6 +329,56 @@ class Client(Connection):
         """Remove an upload no unfinished job names (409 names the jobs that do)."""
         self.call("DELETE /datasets/{upload_id}", upload_id=upload_id)
 
+    # ---- races (docs/race.md) ---------------------------------------------------------------------
+    @endpoint("GET /jobs/{job_id}/race")
+    def get_race(self, job_id: str) -> Json:
+        """A race's leaderboard, budget, rungs and winner (``job_id``: the race's parent job)."""
+        result: Json = self.call("GET /jobs/{job_id}/race", job_id=job_id)
+        return result
+
+    @endpoint("POST /jobs/{job_id}/race/stop")
+    def stop_race(self, job_id: str, reason: str = "", *, idempotency_key: str | None = None) -> Json:
+        """Cancel every candidate still in play."""
+        return self._race_command(job_id, "stop", {"reason": reason}, idempotency_key)
+
+    @endpoint("POST /jobs/{job_id}/race/promote")
+    def promote_candidate(
+        self, job_id: str, candidate: str, reason: str = "", *, idempotency_key: str | None = None
+    ) -> Json:
+        """Make ``candidate`` the sole survivor."""
+        return self._race_command(
+            job_id, "promote", {"candidate": candidate, "reason": reason}, idempotency_key
+        )
+
+    @endpoint("POST /jobs/{job_id}/race/extend")
+    def extend_candidate(
+        self, job_id: str, candidate: str, reason: str = "", *, idempotency_key: str | None = None
+    ) -> Json:
+        """Let ``candidate`` through its next rung (a cut one is resumed)."""
+        return self._race_command(
+            job_id, "extend", {"candidate": candidate, "reason": reason}, idempotency_key
+        )
+
+    @endpoint("POST /jobs/{job_id}/race/candidates")
+    def add_candidate(
+        self,
+        job_id: str,
+        candidate: Mapping[str, Any],
+        reason: str = "",
+        *,
+        idempotency_key: str | None = None,
+    ) -> Json:
+        """Add a candidate (``{"name", "stage2": {...}}`` or ``{"name", "full_finetune": true}``)."""
+        return self._race_command(job_id, "candidates", {**candidate, "reason": reason}, idempotency_key)
+
+    def _race_command(self, job_id: str, verb: str, body: Json, key: str | None) -> Json:
+        headers = {"Idempotency-Key": key} if key else None
+        sent = {k: v for k, v in body.items() if v != ""}
+        result: Json = self.call(
+            f"POST /jobs/{{job_id}}/race/{verb}", json=sent, headers=headers, job_id=job_id
+        )
+        return result
+
     # ---- evaluations (docs/evaluations-service.md) -------------------------------------------------
     @endpoint("POST /evaluations")
     def create_evaluation(self, body: Mapping[str, Any]) -> Json:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import types
+from typing import Any, Union, get_args, get_origin
 
 import pytest
 from pydantic import BaseModel
@@ -16,8 +17,9 @@ def leaves(model: type[BaseModel], prefix: str = "") -> set[str]:
     """Every dotted field name of ``model``, descending into nested sections."""
     names: set[str] = set()
     for name, info in model.model_fields.items():
-        inner = [a for a in getattr(info.annotation, "__args__", (info.annotation,)) if a is not type(None)]
-        section = inner[0] if len(inner) == 1 and isinstance(inner[0], type) else None
+        union = get_origin(info.annotation) in (Union, types.UnionType)
+        inner = [a for a in get_args(info.annotation) if a is not type(None)] if union else [info.annotation]
+        section = inner[0] if len(inner) == 1 and isinstance(inner[0], type) else None  # not list[...]
         if section is not None and issubclass(section, BaseModel):
             names |= leaves(section, f"{prefix}{name}.")
         else:
@@ -58,13 +60,20 @@ def nested(flat: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.key)
 def test_each_preset_names_real_fields_and_makes_a_valid_job(preset: Any) -> None:
-    shown = {f.name for f in job_form().all_fields()}
+    optional = {s.name for s in job_form().sections if s.optional}  # stage 3, webhooks, race: a switch
+    shown = {f.name for f in job_form().all_fields()} | optional
     assert set(preset.values) <= shown, set(preset.values) - shown
-    defaults = {k: v for k, v in form_defaults().items() if not k.startswith("stage3.")}  # stage 3 is off
-    spec = JobCreate.model_validate(nested({**defaults, **preset.values, "data_root": "B"}))
-    for name, value in preset.values.items():
+    switched_on = {name for name, value in preset.values.items() if name in optional and value is True}
+    off = tuple(f"{name}." for name in optional - switched_on)
+    defaults = {k: v for k, v in form_defaults().items() if not k.startswith(off)}
+    fields = {k: v for k, v in preset.values.items() if k not in optional}
+    body = nested({**defaults, **fields, "data_root": "B", "pretrain": "A.pt"})
+    spec = JobCreate.model_validate({**{name: {} for name in switched_on}, **body})
+    for name, value in fields.items():
         head, _, tail = name.partition(".")
         assert (getattr(getattr(spec, head), tail) if tail else getattr(spec, head)) == value
+    for name in switched_on:
+        assert getattr(spec, name) is not None
 
 
 def test_a_secret_is_typed_into_a_password_input() -> None:

@@ -55,6 +55,11 @@ EXPECTED_OPERATIONS = {
     "evaluations-job_worst_sheet",
     "evaluations-job_worst_crop",
     "evaluations-job_curve_png",
+    "races-get_race",
+    "races-stop_race",
+    "races-promote_candidate",
+    "races-extend_candidate",
+    "races-add_candidate",
 }
 
 

@@ -22,13 +22,13 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def produced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[RunRecord]]:
+def produced(tmp_path_factory: pytest.TempPathFactory, bench_work: Path) -> tuple[Path, list[RunRecord]]:
     tmp = tmp_path_factory.mktemp("pvf")
     out = tmp / "out"
     out.mkdir()
     (out / "benchmark.md").write_text(f"# Kept title\n\nhand-written text\n\n{BEGIN}\nold\n{END}\n\nfooter\n")
-    assert bench.main(["--tiny", "--work", str(tmp / "work"), "--out", str(out)]) == 0
-    [records] = (tmp / "work").glob("records_tiny_local_*.json")
+    assert bench.main(["--tiny", "--work", str(bench_work), "--out", str(out)]) == 0
+    [records] = bench_work.glob("records_tiny_local_*.json")
     payload = json.loads(records.read_text())
     return out, [RunRecord.from_dict(r) for r in payload["records"]]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ocec_engine.synthetic import make_dataset
+from tests.ocec_engine.folder_data import explode
 
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -42,3 +43,9 @@ def tiny_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_parquet_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("tiny_b"), domain="B", n=120, seed=3)
+
+
+@pytest.fixture(scope="session")
+def folder_dataset(tiny_parquet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """train/, val/ and test/ (every 5th image) folders of open/closed crops."""
+    return explode(tiny_parquet, tmp_path_factory.mktemp("folders") / "ds", test_every=5)

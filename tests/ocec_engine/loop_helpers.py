@@ -113,7 +113,8 @@ def pause(command_id: str = "p1", kind: CommandKind = CommandKind.PAUSE) -> Comm
 
 
 def config(data: Path, out: Path, **overrides: Any) -> TrainConfig:
-    """A tiny, fast CPU run: 8 channels, 4 blocks, batch 32, no augmentation unless asked."""
+    """A tiny, fast CPU run: 8 channels, 4 blocks, batch 32, no augmentation and no evaluation of its
+    own (tests/ocec_engine/evaluation/test_training.py turns it on) unless asked."""
     stage2 = overrides.pop("stage2", None) or StageGateConfig(gate_f1=0.0)
     values: dict[str, Any] = {
         "data_root": str(data),
@@ -131,6 +132,7 @@ def config(data: Path, out: Path, **overrides: Any) -> TrainConfig:
         "augment": AugmentPolicy.NONE,
         "check_every_batches": 1,
         "seed": 7,
+        "evaluate": False,
     }
     values.update(overrides)
     return TrainConfig(**values)

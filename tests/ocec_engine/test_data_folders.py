@@ -5,28 +5,16 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 import torch
 
 from ocec_engine.data import load_dataset
 from ocec_engine.errors import DataError
-
-
-def _explode(parquet: Path, root: Path, *, with_splits: bool) -> Path:
-    """Write the parquet's images as files: {split}/{label}/NNN.png or {label}/NNN.png."""
-    table = pq.read_table(parquet).to_pydict()
-    for i, (split, label, data) in enumerate(
-        zip(table["split"], table["label"], table["image_bytes"], strict=True)
-    ):
-        folder = root / split / label if with_splits else root / label
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{i:03d}.png").write_bytes(data)
-    return root
+from tests.ocec_engine.folder_data import explode
 
 
 def test_predefined_split_layout(tiny_parquet: Path, tmp_path: Path) -> None:
-    root = _explode(tiny_parquet, tmp_path / "ds", with_splits=True)
+    root = explode(tiny_parquet, tmp_path / "ds", with_splits=True)
     (root / "train" / "open" / "notes.txt").write_text("ignored")
     (root / "train" / "open" / ".hidden.png").write_bytes(b"ignored")
     data = load_dataset(root)
@@ -40,7 +28,7 @@ def test_predefined_split_layout(tiny_parquet: Path, tmp_path: Path) -> None:
 
 
 def test_stratified_split_is_seeded_and_stable(tiny_parquet: Path, tmp_path: Path) -> None:
-    root = _explode(tiny_parquet, tmp_path / "flat", with_splits=False)
+    root = explode(tiny_parquet, tmp_path / "flat", with_splits=False)
     a = load_dataset(root, val_ratio=0.25, seed=1)
     b = load_dataset(root, val_ratio=0.25, seed=1)
     c = load_dataset(root, val_ratio=0.25, seed=2)
@@ -71,7 +59,7 @@ def test_small_classes_keep_one_image_per_side(tmp_path: Path) -> None:
 
 
 def test_folder_errors_name_the_path(tiny_parquet: Path, tmp_path: Path) -> None:
-    root = _explode(tiny_parquet, tmp_path / "ds", with_splits=True)
+    root = explode(tiny_parquet, tmp_path / "ds", with_splits=True)
     bad = root / "val" / "closed" / "broken.png"
     bad.write_bytes(b"\x89PNG not really")
     with pytest.raises(DataError, match=rf"{bad}: cannot decode image"):

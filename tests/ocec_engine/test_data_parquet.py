@@ -79,7 +79,8 @@ def test_label_text_and_split_aliases(tmp_path: Path) -> None:
     data = load_dataset(_write(tmp_path / "d.parquet", cols))
     assert data.train_y.tolist() == [1, 0, 1]
     assert data.val_y.tolist() == [1, 0, 1, 0]
-    assert data.meta["skipped_rows"] == {"test": 2, "split='holdout'": 1}
+    assert data.meta["skipped_rows"] == {"split='holdout'": 1}
+    assert data.meta["test"] == {"samples": 2, "origin": "split"}  # kept out of training
 
 
 def test_class_id_wins_over_label(tmp_path: Path) -> None:

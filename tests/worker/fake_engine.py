@@ -65,9 +65,20 @@ class Script:
     hold: list[list[int]] = field(default_factory=list)
     baseline_f1: float | None = None  # model A's val F1: reported with every epoch, as the engine does
     epoch_files: bool = False  # also write epochs/epoch_NNNN.pt after every epoch, as the engine does
+    # per recipe, for races: "full" (freeze_backbone off) or "<lr_factor>/<unfreeze_ratio>" -> F1 curve
+    f1_by: dict[str, list[float]] = field(default_factory=dict)
+    train_samples: int = 50
 
-    def f1_at(self, epoch: int) -> float:
-        return self.f1[min(epoch, len(self.f1)) - 1]
+    def f1_at(self, epoch: int, recipe: str = "") -> float:
+        curve = self.f1_by.get(recipe) or self.f1
+        return curve[min(epoch, len(curve)) - 1]
+
+
+def recipe_of(config: TrainConfig) -> str:
+    """The key of ``Script.f1_by`` a run reads its curve from."""
+    if not config.freeze_backbone:
+        return "full"
+    return f"{config.stage2.lr_factor:g}/{config.stage2.unfreeze_ratio:g}"
 
 
 def held(run_dir: Path, epoch: int, batch: int) -> Path:
@@ -125,6 +136,7 @@ class _Run:
     def __init__(self, config: TrainConfig, hooks: TrainingHooks) -> None:
         self.config, self.hooks = config, hooks
         self.script = _load_script(Path(config.data_root))
+        self.recipe = recipe_of(config)
         self.out = Path(config.output_dir)
         self.state = _State(stages=StageState(stage=config.stage, entered_epoch=1))
         self.gates = config_gates(config)
@@ -165,12 +177,16 @@ class _Run:
             self._maybe_fail(epoch, batch)
             time.sleep(self.script.epoch_seconds / self.script.batches)
             self._hold(epoch, batch)
-            self.hooks.on_batch_end(epoch, batch, self.script.batches, 1.0 - self.script.f1_at(epoch))
+            self.hooks.on_batch_end(epoch, batch, self.script.batches, 1.0 - self._f1(epoch))
             if batch < self.script.batches and batch % self.script.check_every == 0:
                 self._check(epoch, boundary=False, batch=batch)
 
+    def _f1(self, epoch: int) -> float:
+        # stage 1 is the same head training whatever the stage-2 recipe (a race's forks share it)
+        return self.script.f1_at(epoch, self.recipe if self.state.stage > 1 or self.recipe == "full" else "")
+
     def _end_epoch(self, epoch: int) -> None:
-        f1 = self.script.f1_at(epoch)
+        f1 = self._f1(epoch)
         is_best = f1 > self.state.best_f1
         if is_best:
             self.state.best_f1, self.state.best_epoch = f1, epoch
@@ -356,10 +372,11 @@ class _Run:
 
     def _baseline(self) -> dict[str, Any]:
         base = self.script.baseline_f1
+        samples = {"train_samples": self.script.train_samples}
         if base is None:
-            return {}
+            return samples
         beats = self.state.best_f1 > base
-        return {"baseline_f1": base, "baseline_val_loss": 1.05 - base, "beats_baseline": beats}
+        return {**samples, "baseline_f1": base, "baseline_val_loss": 1.05 - base, "beats_baseline": beats}
 
     def _result(
         self, outcome: Outcome, reason: str, gate: GateCheck | None, onnx: str | None = None

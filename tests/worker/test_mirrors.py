@@ -37,6 +37,7 @@ HELP_DEFAULTS = {
     "warmup_epochs": "warmup_epochs",
     "seed": "seed",
     "val_ratio": "val_ratio",
+    "test_fraction": "test_fraction",
     "image_size": "image_size",
     "augment": "augment",
     "margin_method": "margin_method",
@@ -56,7 +57,7 @@ HELP_DEFAULTS = {
 # engine's own defaults hold (device, kept epoch files)
 WORKER_ONLY = {
     "output_dir", "resume", "resume_stage", "resume_commands", "device", "check_every_batches",
-    "keep_epoch_checkpoints",
+    "keep_epoch_checkpoints", "evaluate",
 }  # fmt: skip
 
 

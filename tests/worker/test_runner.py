@@ -243,3 +243,37 @@ def test_commands_apply_at_the_next_safe_point(harness: Harness) -> None:
 def _command(h: Harness, job_id: str, kind: CommandKind, params: dict[str, Any] | None = None) -> None:
     with write_transaction(h.db) as session:
         request_command(session, job_id=job_id, kind=kind, actor="op", reason="test", params=params)
+
+
+def test_a_real_job_carries_its_before_after_evaluation(harness: Harness) -> None:
+    """The real engine on tiny data: job.result["evaluation"] holds the table on B's held-out test
+    split and on the source domain A, and the reports lie in the run folder."""
+    import ocec_engine
+    from ocec_engine.synthetic import make_dataset
+
+    root = harness.settings.data_root
+    make_dataset(root / "realB", domain="B", n=80, seed=1)
+    make_dataset(root / "realA", domain="A", n=40, seed=2)
+    job_id = harness.create(
+        data_root="realB", retention_data_root="realA", test_fraction=0.25, epochs=2, batch_size=32,
+        base_channels=8, num_blocks=2, augment="none", unfreeze_backbone_epoch=2,
+        stage2={"gate_f1": 0.0}, dispatch=False,
+    )  # fmt: skip
+    status = run_attempt(
+        job_id, 1, settings=harness.settings, dispatch=Sent(), identity=IDENTITY, engine=ocec_engine.train
+    )
+    job = harness.job(job_id)
+    assert status == RunStatus.FINISHED and job.state == "succeeded", job.state_reason
+    evaluation = job.result["evaluation"]
+    assert evaluation["split"] == "test" and evaluation["rule"] == "f1"
+    rows = {row["tag"]: row for row in evaluation["table"]}
+    assert {"before_B", "after_B", "before_A", "after_A"} <= set(rows)
+    assert rows["before_B"]["model"] == "A" and rows["after_B"]["model"] == "best"
+    assert rows["after_B"]["split"] == "test" and rows["before_A"]["domain"] == "A"
+    assert evaluation["forgetting"] == pytest.approx(rows["before_A"]["f1"] - rows["after_A"]["f1"])
+    run = harness.settings.runs_root / job_id
+    for path in evaluation["reports"].values():
+        report = json.loads((run / path).read_text())
+        assert report["schema"] == 1
+    b_test = json.loads((run / evaluation["reports"]["after_B"]).read_text())["data"]
+    assert b_test["samples"] == 20  # 25 % of 80, held out of train and val

@@ -23,8 +23,13 @@ function applyPreset(form, select) {
   const values = JSON.parse(option.dataset.values || "{}");
   const named = new Set([...select.options].flatMap((o) => Object.keys(JSON.parse(o.dataset.values || "{}"))));
   for (const name of named) {
-    const input = form.querySelector(`[name="${CSS.escape(name)}"]`);
-    if (input) setValue(input, Object.hasOwn(values, name) ? values[name] : input.dataset.default);
+    const key = CSS.escape(name);
+    const input = form.querySelector(`[name="${key}"]`) || form.querySelector(`[data-section-switch="${key}"]`);
+    if (!input) continue;
+    const section = input.dataset.sectionSwitch !== undefined; // a whole optional section: on or off
+    setValue(input, Object.hasOwn(values, name) ? values[name] : section ? false : input.dataset.default);
+    if (section) input.dispatchEvent(new Event("change"));
+    if (section && input.checked) $("details.advanced", form).open = true; // show what it switched on
   }
   replace($("#preset-why", form), option.dataset.why || "");
 }

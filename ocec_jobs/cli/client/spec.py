@@ -49,6 +49,9 @@ SPEC_FLAGS = (
     SpecFlag("--gate-deadline-epoch", "stage2.gate_deadline_epoch", int, "keep-trying ends here"),
     SpecFlag("--use-amp", "use_amp", "flag", "mixed precision on a GPU"),
     SpecFlag("--no-freeze-backbone", "freeze_backbone", "flag-false", "train the whole model from epoch 1"),
+    SpecFlag("--race-keep", "race.keep_fraction", float, "race: share of candidates kept at each rung"),
+    SpecFlag("--race-budget", "race.budget_sample_epochs", int, "race: total budget in sample-epochs"),
+    SpecFlag("--race-floor", "race.retention_floor", float, "race: least F1 on the source domain A"),
 )
 
 
@@ -77,6 +80,15 @@ def add_spec_flags(parser: argparse.ArgumentParser) -> None:
                 item.flag, dest=dest, type=item.kind, default=None, metavar=metavar, help=item.help
             )
     group.add_argument(
+        "--race",
+        dest="spec_race",
+        action="store_true",
+        help="race the stage-2 recipes from one shared stage 1 (docs/race.md; default candidates)",
+    )
+    group.add_argument(
+        "--race-rungs", dest="spec_race_rungs", type=_epochs, metavar="E1,E2", help="race: epochs to halve at"
+    )
+    group.add_argument(
         "--set",
         dest="spec_set",
         action="append",
@@ -88,6 +100,10 @@ def add_spec_flags(parser: argparse.ArgumentParser) -> None:
 
 def spec_from(args: argparse.Namespace) -> dict[str, Any]:
     body = load_spec(args.spec) if args.spec else {}
+    if getattr(args, "spec_race", False) and not isinstance(body.get("race"), dict):
+        body["race"] = {}
+    if getattr(args, "spec_race_rungs", None) is not None:
+        put(body, "race.rungs", args.spec_race_rungs)
     for item in SPEC_FLAGS:
         value = getattr(args, _dest(item))
         if value is not None:
@@ -146,6 +162,13 @@ def _value(raw: str) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw
+
+
+def _epochs(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected epochs like 6,9, got {text!r}") from exc
 
 
 def _dest(item: SpecFlag) -> str:

@@ -44,6 +44,14 @@ def test_every_field_is_there_advanced_ones_folded_and_presets_fill_them(page: P
     expect(form.locator("input[name=freeze_backbone]")).to_be_checked()
     expect(form.locator("input[name='stage2.lr_factor']")).to_have_value("1")
     expect(form.locator("select[name='stage2.on_gate_fail']")).to_have_value("proceed")
+    race = form.locator("input[name='race.keep_fraction']")  # disabled with its section's fieldset
+    expect(race).to_be_disabled()
+    form.locator("#preset").select_option("race")
+    expect(form.locator("[data-section-switch=race]")).to_be_checked()
+    expect(race).to_be_enabled()
+    expect(race).to_be_visible()  # "Advanced" unfolded to show what the preset switched on
+    form.locator("#preset").select_option("guide")
+    expect(race).to_be_disabled()
 
 
 def test_all_mistakes_show_at_once_and_nothing_is_sent(page: Page, stack: Stack) -> None:

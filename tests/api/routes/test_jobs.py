@@ -107,6 +107,9 @@ def test_same_idempotency_key_with_another_body_is_a_problem(
         ({"pretrain": "../data/dataset_B"}, "pretrain", "path_outside_root"),
         ({"data_root": f"{DATASET}/train/../../.."}, "data_root", "path_outside_root"),
         ({"data_root": "x" * 1000}, "data_root", "path_invalid"),  # longer than a file name may be
+        ({"retention_data_root": "../elsewhere"}, "retention_data_root", "path_outside_root"),
+        ({"retention_data_root": "missing_set"}, "retention_data_root", "path_not_found"),
+        ({"test_fraction": 0.9}, "test_fraction", "less_than_equal"),
     ],
 )
 def test_invalid_job_answers_422_naming_the_field(

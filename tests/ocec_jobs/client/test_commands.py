@@ -266,3 +266,20 @@ def test_evaluate_refusals_name_the_flag_and_viewers_cannot(stack: Stack) -> Non
     queued = stack.cli("evaluate", "--model", "nope.pt", "--data", "evalB", key="viewer")
     assert queued.code == 4
     assert stack.cli("evaluate", "--artifact", "last", "--model", "x", "--data", "y").code == 2
+
+
+def test_submit_race_then_race_shows_the_leaderboard_and_stops_it(stack: Stack) -> None:
+    data = stack.dataset("race", f1=[0.5], epoch_seconds=0.3)
+    candidates = '[{"name": "guide"}, {"name": "whole", "stage2": {"lr_factor": 1.0, "unfreeze_ratio": 1.0}}]'
+    job_id = submitted(
+        stack, "--data-root", data, "--epochs", "30", "--unfreeze-backbone-epoch", "20", "--race",
+        "--race-rungs", "22,25", "--set", f"race.candidates={candidates}",
+    )  # fmt: skip
+    shown = stack.cli("race", job_id)
+    assert shown.code == Exit.OK, shown.err
+    assert f"race {job_id}: stage1" in shown.out and "rungs [22, 25]" in shown.out
+    assert "guide" in shown.out and "whole" in shown.out
+    stopped = stack.cli("race", job_id, "--stop", "--reason", "enough", "--json")
+    assert stopped.code == Exit.OK, stopped.err
+    assert {e["status"] for e in json.loads(stopped.out)["leaderboard"]} == {"cut"}
+    assert stack.cli("race", job_id, "--promote", "guide").code == Exit.REFUSED  # not a live race

@@ -63,3 +63,13 @@ def test_a_dataset_is_required_and_set_needs_a_value() -> None:
 def test_upload_references() -> None:
     assert upload_reference("upload:abc") == "abc"
     assert upload_reference("uploads/abc") is None and upload_reference(None) is None
+
+
+def test_race_flags_make_a_race_section() -> None:
+    assert spec_from(parse("--data-root", "B", "--race")) == {"data_root": "B", "race": {}}
+    body = spec_from(
+        parse("--data-root", "B", "--race-rungs", "6,9", "--race-keep", "0.34", "--race-budget", "900")
+    )
+    assert body["race"] == {"rungs": [6, 9], "keep_fraction": 0.34, "budget_sample_epochs": 900}
+    with pytest.raises(SystemExit):
+        parse("--race-rungs", "six")
