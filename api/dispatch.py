@@ -1,8 +1,8 @@
 """A thin Celery *client*: publish ``run_job(job_id, attempt)`` by task name, never import the worker.
 
-The database is the source of truth; a message only says "look at this job". A lost message is
-repaired by the reaper re-dispatching queued jobs, so publishing is retried briefly and then
-given up rather than holding an HTTP request hostage to a broker outage.
+The database is the source of truth; a message only says "look at this job" (or evaluation). A lost
+message is repaired by the reaper re-dispatching queued jobs and evaluations, so publishing is
+retried briefly and then given up rather than holding an HTTP request hostage to a broker outage.
 """
 
 from __future__ import annotations

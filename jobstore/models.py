@@ -366,6 +366,17 @@ class Evaluation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     started_at: datetime | None = _ts()
     finished_at: datetime | None = _ts()
+    # Not lost (jobstore.evaluation_reaper): ``attempt`` is the fencing token of the run that holds it;
+    # its worker renews ``lease_expires_at``; a lost one is re-queued, a lost message sent again.
+    attempt: int = 1
+    pid: int | None = None  # the pool child running the current attempt
+    heartbeat_at: datetime | None = _ts()
+    lease_expires_at: datetime | None = _ts()
+    dispatched_at: datetime | None = _ts()  # when the last message was decided (None: never sent)
+    dispatch_count: int = 0
+    lost: list[dict[str, Any]] = Field(  # the workers lost so far: [{"attempt", "worker", "pid", "why"}]
+        default_factory=list, sa_column=Column(SafeJSON(), nullable=False)
+    )
 
 
 class Race(SQLModel, table=True):

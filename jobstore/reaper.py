@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Protocol
 
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
@@ -87,11 +88,7 @@ class _Pass:
     report: ReapReport
 
     def guarded(self, step: Callable[[], None]) -> None:
-        try:
-            step()
-        except Exception:  # one bad row must not stop the reaper; it is retried next pass
-            self.report.errors += 1
-            log.exception("reaper step failed")
+        guarded_step(self.report, step, "reaper step failed")
 
     def send(self, job_id: str, attempt: int) -> None:
         try:
@@ -130,11 +127,7 @@ class _Pass:
         return [job_id for job_id, at, count in rows if self.due(at, count)]
 
     def due(self, dispatched_at: datetime | None, dispatch_count: int) -> bool:
-        if dispatched_at is None:
-            return True
-        doubled = self.settings.redispatch_after_seconds * 2 ** max(dispatch_count - 1, 0)
-        wait = timedelta(seconds=min(doubled, self.settings.redispatch_max_seconds))
-        return dispatched_at + wait <= self.now
+        return redispatch_due(self.settings, dispatched_at, dispatch_count, self.now)
 
     def redispatch(self, job_id: str) -> None:
         with self.session_factory() as session:
@@ -145,6 +138,32 @@ class _Pass:
             send = (job.id, job.attempt)
         self.report.redispatched += 1
         self.send(*send)
+
+
+class CountsErrors(Protocol):
+    errors: int
+
+
+def guarded_step(report: CountsErrors, step: Callable[[], None], what: str) -> None:
+    """Run ``step``; an error is logged and counted in ``report``, never raised: one bad row must not
+    stop a pass (it is retried on the next)."""
+    try:
+        step()
+    except Exception:
+        report.errors += 1
+        log.exception(what)
+
+
+def redispatch_due(
+    settings: Settings, dispatched_at: datetime | None, dispatch_count: int, now: datetime
+) -> bool:
+    """Whether a message sent ``dispatch_count`` times, last at ``dispatched_at``, is due again: after
+    ``redispatch_after_seconds``, doubling with each send up to ``redispatch_max_seconds``."""
+    if dispatched_at is None:
+        return True
+    doubled = settings.redispatch_after_seconds * 2 ** max(dispatch_count - 1, 0)
+    wait = timedelta(seconds=min(doubled, settings.redispatch_max_seconds))
+    return dispatched_at + wait <= now
 
 
 def _mark_redispatched(session: Session, job: Job, now: datetime) -> None:

@@ -1,12 +1,14 @@
-"""Publishing ``run_job(job_id, attempt)`` from inside the worker (re-queue after preemption, reaper)."""
+"""Publishing ``run_job(job_id, attempt)`` and ``run_evaluation(evaluation_id)`` from inside the worker
+(re-queue after preemption, the reaper)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from celery import Celery
 
-from jobstore.tasknames import TASK_RUN_JOB, Dispatch
+from jobstore.tasknames import TASK_RUN_EVALUATION, TASK_RUN_JOB, Dispatch
 
 log = logging.getLogger(__name__)
 
@@ -22,5 +24,15 @@ def make_dispatch(app: Celery, queue: str) -> Dispatch:
     def dispatch(job_id: str, attempt: int) -> None:
         app.send_task(TASK_RUN_JOB, args=(job_id, attempt), queue=queue, retry=True)
         log.info("dispatched job %s attempt %d to %s", job_id, attempt, queue)
+
+    return dispatch
+
+
+def make_evaluation_dispatch(app: Celery, queue: str) -> Callable[[str], None]:
+    """A function that sends one ``run_evaluation(evaluation_id)`` message to ``queue``."""
+
+    def dispatch(evaluation_id: str) -> None:
+        app.send_task(TASK_RUN_EVALUATION, args=(evaluation_id,), queue=queue, retry=True)
+        log.info("dispatched evaluation %s to %s", evaluation_id, queue)
 
     return dispatch

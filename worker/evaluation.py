@@ -6,6 +6,12 @@ again here (``jobstore.paths.within``): the row is shared and links may change a
 engine loads the model with ``weights_only`` like every engine load. ``OCEC_EVALUATOR`` names
 another ``module:function`` with ``evaluate_to_dir``'s signature (the service tests plug a fast
 torch-free fake in, as ``OCEC_ENGINE`` does for training).
+
+Not lost: the claim takes a lease on the evaluation's current ``attempt`` (with this process's pid);
+a heartbeat thread renews it every ``heartbeat_seconds`` and each progress write renews it too. If the
+process dies, the lease runs out and the reaper re-queues the evaluation
+(``jobstore.evaluation_reaper``). A run the reaper has given away is fenced out: its progress
+callback raises (the engine stops at its next batch) and it writes nothing more.
 """
 
 from __future__ import annotations
@@ -14,18 +20,21 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from jobstore.repo import evaluations
-from jobstore.repo.evaluations import EvaluationState, ModelRoot
+from jobstore.repo.evaluations import EvaluationFencedError, EvaluationState, ModelRoot
 from jobstore.settings import Settings
 from worker.database import get_engine
 from worker.dbwrite import write_retrying
 from worker.engine_config import JobConfigError, confined
 from worker.engine_entry import resolve_engine
+from worker.heartbeat import Heartbeat, LeaseLostError
 from worker.runner import failure_reason
 
 log = logging.getLogger(__name__)
@@ -43,29 +52,84 @@ def evaluator_ref() -> str:
 
 
 def run_evaluation(evaluation_id: str, *, settings: Settings, worker: str) -> str:
-    """Run one evaluation to its end; returns the state it ended in ("skipped": not claimable)."""
+    """Run one evaluation to its end; returns the state it ended in ("skipped": not claimable,
+    "fenced": the reaper gave it to a newer attempt meanwhile)."""
     db = get_engine(settings)
     claimed = write_retrying(
         db,
-        lambda s: evaluations.claim_evaluation(s, evaluation_id=evaluation_id, worker=worker),
+        lambda s: evaluations.claim_evaluation(
+            s,
+            evaluation_id=evaluation_id,
+            worker=worker,
+            pid=os.getpid(),
+            lease_seconds=settings.lease_seconds,
+        ),
         give_up_after=DB_OUTAGE_SECONDS,
         what="claim evaluation",
     )
     if claimed is None:
         log.info("evaluation %s: not queued (duplicate or stale message); nothing done", evaluation_id)
         return "skipped"
+    run = _Run(db, settings, evaluation_id, claimed.attempt)
+    heartbeat = _heartbeat(run, settings)
+    heartbeat.start()
     try:
         paths = _paths(settings, claimed.model_root, claimed.model_path, claimed.data_path, claimed.out_dir)
         evaluate = cast(Evaluator, resolve_engine(evaluator_ref()))
         report = evaluate(
             paths[0], paths[1], paths[2],
             split=claimed.split, threshold_rule=claimed.threshold_rule, target=claimed.threshold_target,
-            top_k=claimed.top_k, progress=_progress(db, evaluation_id),
+            top_k=claimed.top_k, progress=_progress(run, heartbeat),
         )  # fmt: skip
     except Exception as exc:
+        if heartbeat.fenced:
+            return _fenced(evaluation_id, heartbeat.fenced)
         log.exception("evaluation %s failed", evaluation_id)
-        return _finish(db, evaluation_id, reason=failure_reason(exc, worker))
-    return _finish(db, evaluation_id, report=dict(report))
+        return _finish(run, reason=failure_reason(exc, worker))
+    finally:
+        heartbeat.stop()
+    return _finish(run, report=dict(report))
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The claimed run: every write it makes names its attempt (the fence)."""
+
+    db: Engine
+    settings: Settings
+    evaluation_id: str
+    attempt: int
+
+    def renew(self) -> list[object]:
+        self.write(
+            lambda s: evaluations.renew_lease(
+                s,
+                evaluation_id=self.evaluation_id,
+                attempt=self.attempt,
+                lease_seconds=self.settings.lease_seconds,
+            ),
+            "evaluation lease",
+        )
+        return []
+
+    def write(self, work: Callable[[Session], object], what: str, give_up_after: float = 1.0) -> None:
+        try:
+            write_retrying(self.db, work, give_up_after=give_up_after, what=what)
+        except EvaluationFencedError as exc:
+            raise LeaseLostError(str(exc)) from exc
+
+
+def _heartbeat(run: _Run, settings: Settings) -> Heartbeat[object]:
+    """The lease renewal thread; an evaluation takes no operator commands."""
+    return Heartbeat(
+        run.renew, settings.heartbeat_seconds,
+        is_cancel=lambda _: False, cancel_deadline=float("inf"), on_overdue=lambda: None,
+    )  # fmt: skip
+
+
+def _fenced(evaluation_id: str, why: str) -> str:
+    log.warning("evaluation %s: %s; this run stops without writing", evaluation_id, why)
+    return "fenced"
 
 
 def _paths(settings: Settings, root: str, model: str, data: str, out: str) -> tuple[Path, Path, Path]:
@@ -79,35 +143,46 @@ def _paths(settings: Settings, root: str, model: str, data: str, out: str) -> tu
     return model_path, data_path, out_dir
 
 
-def _progress(db: Engine, evaluation_id: str) -> Callable[[int, int], None]:
-    """A throttled ``progress(done, total)`` for the engine; a failed write is only logged."""
+def _progress(run: _Run, heartbeat: Heartbeat[object]) -> Callable[[int, int], None]:
+    """A throttled ``progress(done, total)`` for the engine; each write renews the lease. A failed
+    write is only logged; a fenced-out run raises, so the engine stops at its next batch."""
     last = [0.0]
 
     def progress(done: int, total: int) -> None:
+        if heartbeat.fenced:
+            raise LeaseLostError(heartbeat.fenced)
         now = time.monotonic()
         if now - last[0] < PROGRESS_EVERY_SECONDS and done < total:
             return
         last[0] = now
         try:
-            write_retrying(
-                db,
-                lambda s: evaluations.record_progress(s, evaluation_id=evaluation_id, done=done, total=total),
-                give_up_after=1.0,
-                what="evaluation progress",
-            )
+            run.write(
+                lambda s: evaluations.record_progress(
+                    s, evaluation_id=run.evaluation_id, attempt=run.attempt, done=done, total=total,
+                    lease_seconds=run.settings.lease_seconds,
+                ),
+                "evaluation progress",
+            )  # fmt: skip
+        except LeaseLostError as exc:
+            heartbeat.fenced = str(exc)
+            raise
         except Exception:
-            log.warning("evaluation %s: progress not recorded", evaluation_id, exc_info=True)
+            log.warning("evaluation %s: progress not recorded", run.evaluation_id, exc_info=True)
 
     return progress
 
 
-def _finish(db: Engine, evaluation_id: str, *, report: dict[str, Any] | None = None, reason: str = "") -> str:
-    write_retrying(
-        db,
-        lambda s: evaluations.finish_evaluation(s, evaluation_id=evaluation_id, report=report, reason=reason),
-        give_up_after=DB_OUTAGE_SECONDS,
-        what="finish evaluation",
-    )
+def _finish(run: _Run, *, report: dict[str, Any] | None = None, reason: str = "") -> str:
+    try:
+        run.write(
+            lambda s: evaluations.finish_evaluation(
+                s, evaluation_id=run.evaluation_id, attempt=run.attempt, report=report, reason=reason
+            ),
+            "finish evaluation",
+            give_up_after=DB_OUTAGE_SECONDS,
+        )
+    except LeaseLostError as exc:
+        return _fenced(run.evaluation_id, str(exc))
     state = EvaluationState.SUCCEEDED if report is not None else EvaluationState.FAILED
-    log.info("evaluation %s %s%s", evaluation_id, state.value, f": {reason}" if reason else "")
+    log.info("evaluation %s %s%s", run.evaluation_id, state.value, f": {reason}" if reason else "")
     return state.value

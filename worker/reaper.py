@@ -1,6 +1,7 @@
 """The reaper loop: ``jobstore.reaper.reap`` every ``reaper_interval_seconds``, sending via a publisher,
-then the retention pass (``jobstore.retention.prune``: epoch checkpoints beyond each job's keep count);
-where it reaps it also runs the webhook notifier (``worker.notifier``, a thread of this process).
+then the evaluations' pass (``jobstore.evaluation_reaper``: lost runs re-queued, lost messages sent
+again), then the retention pass (``jobstore.retention.prune``: epoch checkpoints beyond each job's
+keep count); where it reaps it also runs the webhook notifier (``worker.notifier``, a thread of this process).
 
 A Celery worker starts it on ``worker_ready`` as a small companion process of its main process
 (``python -m worker.reaper --parent-pid … --node …``; stopped on shutdown). The companion also beats
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jobstore.db import transaction_factory, write_transaction
+from jobstore.evaluation_reaper import EvaluationReapReport, SendEvaluation, reap_evaluations
 from jobstore.parent_death import die_with_parent
 from jobstore.race_service import advance_races
 from jobstore.reaper import ReapReport, reap
@@ -39,7 +41,7 @@ from jobstore.settings import Settings, get_settings
 from jobstore.tasknames import REAPER_ENV, Dispatch
 from jobstore.text import escape_log_records
 from worker.database import get_engine
-from worker.dispatch import make_dispatch, publisher
+from worker.dispatch import make_dispatch, make_evaluation_dispatch, publisher
 from worker.notifier import NotifierLoop
 from worker.passes import logged_pass
 
@@ -62,8 +64,10 @@ class ReaperLoop:
         parent_pid: int | None = None,
         node: str | None = None,
         reap: bool = True,
+        send_evaluation: SendEvaluation | None = None,
     ) -> None:
         self.settings = settings
+        self._send_evaluation = send_evaluation  # None: leave evaluations to another reaper
         self._parent_pid = parent_pid
         self._node = node if parent_pid is not None else None
         self._reap = reap
@@ -139,8 +143,20 @@ class ReaperLoop:
     def run_once(self) -> ReapReport | None:
         """One pass; errors are logged (the next pass retries), never raised."""
         report = logged_pass("reaper", self._reap_pass)
+        self.evaluations_once()
         self.prune_once()
         return report
+
+    def evaluations_once(self) -> EvaluationReapReport | None:
+        """The evaluations' pass (``jobstore.evaluation_reaper``), when this loop can send their messages."""
+        send = self._send_evaluation
+        if send is None:
+            return None
+        sessions = transaction_factory(get_engine(self.settings))
+        return logged_pass(
+            "evaluation reaper",
+            lambda: reap_evaluations(sessions, now=datetime.now(UTC), settings=self.settings, send=send),
+        )
 
     def _reap_pass(self) -> ReapReport:
         sessions = transaction_factory(get_engine(self.settings))
@@ -197,7 +213,10 @@ def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     broker = publisher(settings.broker_url)
     dispatch = make_dispatch(broker, settings.queue)
-    loop = ReaperLoop(dispatch, settings, parent_pid=args.parent_pid, node=args.node, reap=not args.no_reap)
+    loop = ReaperLoop(
+        dispatch, settings, parent_pid=args.parent_pid, node=args.node, reap=not args.no_reap,
+        send_evaluation=make_evaluation_dispatch(broker, settings.queue),
+    )  # fmt: skip
     signal.signal(signal.SIGTERM, lambda *_: loop.halt())
     if args.parent_pid is not None:
         die_with_parent(signal.SIGTERM, args.parent_pid)

@@ -39,6 +39,7 @@ def public(evaluation: Evaluation, *, with_report: bool = False) -> EvaluationPu
     progress = {k: int(v) for k, v in evaluation.progress.items() if isinstance(v, int)}
     return EvaluationPublic(
         id=evaluation.id, name=evaluation.name, state=evaluation.state, state_reason=evaluation.state_reason,
+        attempt=evaluation.attempt, lost=list(evaluation.lost),
         source=evaluation.source, model_path=evaluation.model_path, model_root=evaluation.model_root,
         data_path=evaluation.data_path, split=evaluation.split,
         threshold=ThresholdChoice(rule=evaluation.threshold_rule, target=evaluation.threshold_target),

@@ -70,7 +70,7 @@ def create_evaluation(
         answer = public(evaluation)
     try:
         dispatcher.dispatch_evaluation(answer.id)
-    except Exception:  # the row stays queued: POST it again, or the operator re-sends (docs/api.md)
+    except Exception:  # the row stays queued; the reaper re-sends it (jobstore.evaluation_reaper)
         log.exception("dispatch of evaluation %s failed", answer.id)
     response.headers["Location"] = answer.links.self
     return answer

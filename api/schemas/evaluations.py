@@ -77,7 +77,11 @@ class EvaluationPublic(BaseModel):
     id: str
     name: str
     state: EvaluationState
-    state_reason: str
+    state_reason: str = Field(description="why it failed, or why it was re-queued (its worker was lost)")
+    attempt: int = Field(description="1, plus one for each re-queue after a lost worker")
+    lost: list[dict[str, Any]] = Field(
+        default_factory=list, description='workers lost so far: [{"attempt", "worker", "pid", "why"}]'
+    )
     source: dict[str, Any] = Field(description="the model and data as the request named them")
     model_path: str = Field(description="relative to the root named by model_root")
     model_root: str = Field(description="model | runs")

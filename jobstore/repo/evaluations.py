@@ -3,6 +3,12 @@
 States move by the table ``TRANSITIONS``: queued → running (a worker claimed it: exactly one claim
 wins, so a message delivered twice runs once) → succeeded (the report is stored) or failed (with a
 reason a user can act on). A queued evaluation may also fail before it runs (a worker refused it).
+A running one whose worker was lost goes back to queued as the next ``attempt`` (the reaper:
+``jobstore.evaluation_reaper``), or fails once its retries are used up.
+
+Fencing, as for jobs: ``attempt`` is the token. The claim takes the lease for the attempt it finds;
+every later write of that run (lease renewal, progress, the finish) names the attempt and is refused
+(``EvaluationFencedError``) once the reaper has handed the evaluation to a newer attempt.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -38,7 +44,9 @@ class ModelRoot(StrEnum):
 
 TRANSITIONS: dict[EvaluationState, frozenset[EvaluationState]] = {
     EvaluationState.QUEUED: frozenset({EvaluationState.RUNNING, EvaluationState.FAILED}),
-    EvaluationState.RUNNING: frozenset({EvaluationState.SUCCEEDED, EvaluationState.FAILED}),
+    EvaluationState.RUNNING: frozenset(
+        {EvaluationState.SUCCEEDED, EvaluationState.FAILED, EvaluationState.QUEUED}  # queued: worker lost
+    ),
     EvaluationState.SUCCEEDED: frozenset(),
     EvaluationState.FAILED: frozenset(),
 }
@@ -49,6 +57,12 @@ class EvaluationTransitionError(JobStoreError):
     """The evaluation is not in a state that allows the change (a stale or duplicate worker)."""
 
     code = "illegal-transition"
+
+
+class EvaluationFencedError(EvaluationTransitionError):
+    """This run no longer owns the evaluation: the reaper re-queued it as a newer attempt, or it ended."""
+
+    code = "fenced-out"
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,7 @@ def create_evaluation(session: Session, *, new: NewEvaluation, now: datetime | N
         created_at=now_or(now),
     )  # fmt: skip
     evaluation.out_dir = out_dir_of(evaluation.id)
+    evaluation.dispatched_at, evaluation.dispatch_count = evaluation.created_at, 1  # sent after commit
     session.add(evaluation)
     session.flush()
     return evaluation
@@ -116,19 +131,27 @@ def _cursor(evaluation: Evaluation) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def _locked(session: Session, evaluation_id: str) -> Evaluation:
+    """The row, locked for this transaction and freshly read."""
+    evaluation = session.get(Evaluation, evaluation_id, with_for_update=True, populate_existing=True)
+    if evaluation is None:
+        raise EvaluationTransitionError(f"evaluation {evaluation_id} does not exist")
+    return evaluation
+
+
 def _move(
     session: Session, evaluation_id: str, to: EvaluationState, *, now: datetime | None = None
 ) -> Evaluation:
     """The locked row moved to ``to``; ``EvaluationTransitionError`` when its state forbids that."""
-    evaluation = session.get(Evaluation, evaluation_id, with_for_update=True, populate_existing=True)
-    if evaluation is None:
-        raise EvaluationTransitionError(f"evaluation {evaluation_id} does not exist")
+    evaluation = _locked(session, evaluation_id)
     current = EvaluationState(evaluation.state)
     if to not in TRANSITIONS[current]:
         raise EvaluationTransitionError(f"evaluation {evaluation_id} is {current}, cannot become {to}")
     evaluation.state = to.value
     if to == EvaluationState.RUNNING:
         evaluation.started_at = now_or(now)
+    elif to == EvaluationState.QUEUED:
+        evaluation.started_at = None
     else:
         evaluation.finished_at = now_or(now)
     session.add(evaluation)
@@ -136,36 +159,76 @@ def _move(
 
 
 def claim_evaluation(
-    session: Session, *, evaluation_id: str, worker: str, now: datetime | None = None
+    session: Session,
+    *,
+    evaluation_id: str,
+    worker: str,
+    lease_seconds: float,
+    pid: int | None = None,
+    now: datetime | None = None,
 ) -> Evaluation | None:
-    """queued → running for ``worker``; None when it is not queued (a duplicate or stale message)."""
+    """queued → running for ``worker`` (process ``pid``) with a lease on its current attempt; None when
+    it is not queued (a duplicate or stale message): the row lock lets exactly one claim through."""
+    now = now_or(now)
     try:
         evaluation = _move(session, evaluation_id, EvaluationState.RUNNING, now=now)
     except EvaluationTransitionError:
         return None
-    evaluation.worker = worker[:255]
+    evaluation.worker, evaluation.pid = clip(worker, 255), pid
+    evaluation.heartbeat_at, evaluation.lease_expires_at = now, now + timedelta(seconds=lease_seconds)
     session.flush()
     return evaluation
 
 
-def record_progress(session: Session, *, evaluation_id: str, done: int, total: int) -> None:
-    """Images scored so far, while running (a later state keeps what it has)."""
+def _fenced(session: Session, evaluation_id: str, attempt: int) -> Evaluation:
+    """The locked row, running for ``attempt``; ``EvaluationFencedError`` otherwise."""
     evaluation = session.get(Evaluation, evaluation_id, with_for_update=True, populate_existing=True)
-    if evaluation is not None and evaluation.state == EvaluationState.RUNNING:
-        evaluation.progress = {"done": int(done), "total": int(total)}
-        session.add(evaluation)
+    if evaluation is None or evaluation.state != EvaluationState.RUNNING or evaluation.attempt != attempt:
+        now = f"{evaluation.state} at attempt {evaluation.attempt}" if evaluation else "gone"
+        raise EvaluationFencedError(f"evaluation {evaluation_id} attempt {attempt} fenced out (now {now})")
+    return evaluation
+
+
+def renew_lease(
+    session: Session, *, evaluation_id: str, attempt: int, lease_seconds: float, now: datetime | None = None
+) -> Evaluation:
+    """Fenced: this run is alive; its lease now lasts ``lease_seconds`` more."""
+    now = now_or(now)
+    evaluation = _fenced(session, evaluation_id, attempt)
+    evaluation.heartbeat_at, evaluation.lease_expires_at = now, now + timedelta(seconds=lease_seconds)
+    session.add(evaluation)
+    return evaluation
+
+
+def record_progress(
+    session: Session,
+    *,
+    evaluation_id: str,
+    attempt: int,
+    done: int,
+    total: int,
+    lease_seconds: float,
+    now: datetime | None = None,
+) -> None:
+    """Fenced: images scored so far; the write renews the lease too."""
+    evaluation = renew_lease(
+        session, evaluation_id=evaluation_id, attempt=attempt, lease_seconds=lease_seconds, now=now
+    )
+    evaluation.progress = {"done": int(done), "total": int(total)}
 
 
 def finish_evaluation(
     session: Session,
     *,
     evaluation_id: str,
+    attempt: int,
     report: dict[str, Any] | None = None,
     reason: str = "",
     now: datetime | None = None,
 ) -> Evaluation:
-    """running → succeeded with ``report``, or (no report) → failed with ``reason``."""
+    """Fenced: running → succeeded with ``report``, or (no report) → failed with ``reason``."""
     to = EvaluationState.SUCCEEDED if report is not None else EvaluationState.FAILED
+    _fenced(session, evaluation_id, attempt)
     evaluation = _move(session, evaluation_id, to, now=now)
     evaluation.state_reason = clip(reason)
     if report is not None:
@@ -174,3 +237,38 @@ def finish_evaluation(
         evaluation.progress = {"done": samples, "total": samples}
     session.flush()
     return evaluation
+
+
+def requeue_lost(
+    session: Session, *, evaluation_id: str, why: str, budget: int, now: datetime | None = None
+) -> Evaluation:
+    """A running evaluation lost its worker (``why``): noted in ``lost``, then re-queued as the next
+    attempt (state queued: send it) or, with ``budget`` re-queues used, failed naming every lost worker."""
+    now = now_or(now)
+    current = _locked(session, evaluation_id)
+    lost = [
+        *current.lost,
+        {"attempt": current.attempt, "worker": current.worker, "pid": current.pid, "why": why},
+    ]
+    retries = len(lost) - 1  # re-queues already made
+    to = EvaluationState.FAILED if retries >= budget else EvaluationState.QUEUED
+    evaluation = _move(session, evaluation_id, to, now=now)
+    evaluation.lost, evaluation.lease_expires_at = lost, None
+    if to == EvaluationState.FAILED:
+        names = ", ".join(f"{x['worker']} (pid {x['pid']}, attempt {x['attempt']})" for x in lost)
+        reason = f"lost its worker {len(lost)} times, retry budget {budget} used up: {names}; last: {why}"
+    else:
+        evaluation.attempt += 1
+        evaluation.worker, evaluation.pid, evaluation.heartbeat_at = "", None, None
+        evaluation.dispatched_at, evaluation.dispatch_count = now, 1
+        reason = f"re-queued as attempt {evaluation.attempt} (retry {retries + 1} of {budget}): {why}"
+    evaluation.state_reason = clip(reason)
+    session.add(evaluation)
+    return evaluation
+
+
+def mark_redispatched(session: Session, evaluation: Evaluation, *, now: datetime | None = None) -> None:
+    """The locked, queued ``evaluation``'s message is sent again (its claim refuses a duplicate)."""
+    now = now_or(now)
+    evaluation.dispatched_at, evaluation.dispatch_count = now, evaluation.dispatch_count + 1
+    session.add(evaluation)

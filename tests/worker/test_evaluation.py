@@ -1,11 +1,16 @@
 """Evaluations run by the worker with the fake evaluator: on a real Celery worker and broker (the task
-claims the row, stores the report or the engine's reason), and in-process for the path rules and
-duplicate messages on both databases."""
+claims the row, stores the report or the engine's reason; the worker's reaper sends a lost message and
+re-queues a run whose pool child was killed), and in-process for the path rules and duplicate
+messages on both databases."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 from celery import Celery
+from fake_evaluator import SLOW_MARKER
 from worker_harness import Harness, wait_for
 
 from jobstore.db import read_session, write_transaction
@@ -71,6 +76,32 @@ def test_a_celery_worker_runs_evaluations_and_stores_what_they_found(harness: Ha
     folder = harness.settings.runs_root / "evaluations" / good
     assert (folder / "worst.png").is_file() and (folder / "worst" / "2.png").is_file()
     assert done[bad].state == "failed" and "fail_evaluation" in done[bad].state_reason
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the database rules: tests/jobstore
+def test_the_reaper_sends_a_lost_message_and_requeues_a_killed_run(harness: Harness) -> None:
+    (harness.settings.model_root / "model.pt").write_bytes(b"weights")
+    harness.dataset("slowB")
+    (harness.settings.data_root / "slowB" / SLOW_MARKER).write_text("1.0")
+    lost_message = _create(harness, "setB")  # created, never sent: the broker was down at the POST
+    env = {EVALUATOR_ENV: FAKE, "OCEC_REDISPATCH_AFTER_SECONDS": "1"}
+    worker = harness.start_worker(reaper=True, **env)
+
+    sent = wait_for(lambda: _finished(harness, lost_message), 30, "the lost message's evaluation")
+    assert (sent.state, sent.attempt, sent.lost) == ("succeeded", 1, [])
+
+    killed = _create(harness, "slowB")
+    _send(harness, killed)
+    running = wait_for(lambda: (r := _row(harness, killed)).progress and r.pid and r, 30, "a running pid")
+    os.kill(running.pid, signal.SIGKILL)  # mid-run: the main process forks a fresh pool child
+
+    done = wait_for(lambda: _finished(harness, killed), 45, "the re-queued evaluation")
+    assert done.state == "succeeded", done.state_reason
+    assert done.attempt == 2 and done.pid not in (None, running.pid)
+    [lost] = done.lost
+    assert (lost["attempt"], lost["pid"], lost["worker"]) == (1, running.pid, running.worker)
+    assert "lease expired" in lost["why"] and done.worker.startswith(worker.name)
+    assert done.progress == {"done": 40, "total": 40}
 
 
 def test_paths_are_confined_again_and_a_duplicate_runs_nothing(

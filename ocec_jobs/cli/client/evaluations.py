@@ -75,6 +75,9 @@ def summary_text(evaluation: Mapping[str, Any]) -> str:
     e = visible_data(evaluation)
     what = f"model {e['model_path']}  data {e['data_path']} ({e['split']})"
     lines = [f"evaluation {e['id']}  {e['state']}  {what}"]
+    if e.get("lost"):  # re-queued after lost workers: which attempt this is, and whom it lost
+        lost = ", ".join(f"{x.get('worker')} (pid {x.get('pid')})" for x in e["lost"])
+        lines.append(f"attempt {e.get('attempt')}; lost workers: {lost}")
     if e.get("state_reason"):
         lines.append(f"reason: {e['state_reason']}")
     summary = e.get("summary") or {}

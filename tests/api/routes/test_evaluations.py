@@ -27,12 +27,14 @@ BODY: dict[str, Any] = {"name": "A on B", "model": {"path": PRETRAIN}, "data": {
 def _play_worker(engine: Engine, settings: ApiSettings, evaluation_id: str, report: dict[str, Any]) -> None:
     """What the worker does: claim, write the folder, store the report."""
     with write_transaction(engine) as session:
-        claimed = evaluations.claim_evaluation(session, evaluation_id=evaluation_id, worker="sim@host")
+        claimed = evaluations.claim_evaluation(
+            session, evaluation_id=evaluation_id, worker="sim@host", lease_seconds=30
+        )
         assert claimed is not None
-        out = settings.runs_root / claimed.out_dir
+        out, attempt = settings.runs_root / claimed.out_dir, claimed.attempt
     write_report(out, report)
     with write_transaction(engine) as session:
-        evaluations.finish_evaluation(session, evaluation_id=evaluation_id, report=report)
+        evaluations.finish_evaluation(session, evaluation_id=evaluation_id, attempt=attempt, report=report)
 
 
 def _is_png(response: httpx.Response) -> bool:
