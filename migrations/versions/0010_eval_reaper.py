@@ -1,7 +1,7 @@
 """evaluation leases and re-dispatch (existing rows: attempt 1, never re-sent, nothing lost)
 
-Revision ID: 0009_eval_reaper
-Revises: 0008_eval_engine
+Revision ID: 0010_eval_reaper
+Revises: 0009_perf_scale
 Create Date: 2026-12-03 13:34:33.504779
 
 """
@@ -14,8 +14,8 @@ from alembic import op
 import jobstore.types
 
 # revision identifiers, used by Alembic.
-revision: str = "0009_eval_reaper"
-down_revision: str | None = "0008_eval_engine"
+revision: str = "0010_eval_reaper"
+down_revision: str | None = '0009_perf_scale'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
