@@ -109,6 +109,9 @@ class JobSpec(_Strict):
     dropout: Annotated[float, Field(ge=0, lt=1.0, allow_inf_nan=False)] = 0.3
     val_ratio: Annotated[float, Field(gt=0, lt=1.0, allow_inf_nan=False)] = 0.2
     augment: AugmentPolicy = AugmentPolicy.OCEC
+    # epochs/epoch_NNNN.pt every N epochs (None: the worker's OCEC_CHECKPOINT_EVERY); last, best and
+    # the stage entries are always written
+    checkpoint_every: Epochs | None = None
 
     @field_validator("data_root", "pretrain")
     @classmethod

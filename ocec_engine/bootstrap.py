@@ -86,6 +86,7 @@ def validate_config(config: TrainConfig) -> None:
             f"unfreeze_backbone_epoch must be >= 1, got {config.unfreeze_backbone_epoch}",
         ),
         (config.keep_epoch_checkpoints >= 0, "keep_epoch_checkpoints must be >= 0"),
+        (config.checkpoint_every >= 1, f"checkpoint_every must be >= 1, got {config.checkpoint_every}"),
     ]
     for name, gate in (("stage2", config.stage2), ("stage3", config.stage3)):
         if gate is None:

@@ -94,6 +94,9 @@ class TrainConfig:
     augment: AugmentPolicy = AugmentPolicy.OCEC
     check_every_batches: int = 20  # poll commands / should_stop every N batches
     keep_epoch_checkpoints: int = 0  # epochs/epoch_NNNN.pt files kept (newest); 0 = keep all
+    # epochs/epoch_NNNN.pt after every N-th epoch (and the last of the budget); last.pt, best.pt and
+    # the stage entries are written whatever N is, so a resume never goes back more than one epoch
+    checkpoint_every: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (str/int/float/bool/None/list/dict) safe for weights_only checkpoints and JSON."""

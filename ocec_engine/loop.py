@@ -8,8 +8,8 @@ Per epoch ``e``:
 2. train: stage train modes (frozen BN in eval), the stage lr for the epoch, batches in the order of
    (seed, e), each re-seeded from (seed, e, b); commands polled every ``check_every_batches``;
 3. validate (eval mode, margin-free, threshold 0.5), step the plateau schedule, update best;
-4. write ``epochs/epoch_NNNN.pt``, ``last.pt`` and (if best) ``best.pt``, report each with
-   ``on_checkpoint``, then ``on_epoch_end``.
+4. write ``epochs/epoch_NNNN.pt`` (every ``checkpoint_every`` epochs and the last), ``last.pt`` and
+   (if best) ``best.pt``, report each with ``on_checkpoint``, then ``on_epoch_end``.
 
 At the end (epoch budget reached, or a gate stopped the run) the best checkpoint is exported to
 ONNX next to it.
@@ -420,7 +420,9 @@ class Trainer:
         )
         s.history.append(plain(metrics))
         s.completed, s.partial = epoch, None
-        kinds = [CheckpointKind.EPOCH, CheckpointKind.LAST] + ([CheckpointKind.BEST] if is_best else [])
+        periodic = epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs
+        kinds = [CheckpointKind.EPOCH] if periodic else []
+        kinds += [CheckpointKind.LAST] + ([CheckpointKind.BEST] if is_best else [])
         self._write(kinds)
         self.layout.interrupt.unlink(missing_ok=True)  # superseded by this epoch's state
         prune_epochs(self.layout, self.config.keep_epoch_checkpoints)

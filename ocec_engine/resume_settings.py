@@ -30,6 +30,7 @@ BOOKKEEPING = frozenset(
         "stage",  # the start stage of the first run; a resume continues the checkpoint's stage
         "check_every_batches",
         "keep_epoch_checkpoints",
+        "checkpoint_every",
     }
 )
 ARCHITECTURE = ("base_channels", "num_blocks", "dropout", "margin_method", "image_size")
