@@ -1,12 +1,7 @@
 """``DbHooks``: the engine's ``TrainingHooks`` written to the database, fenced by attempt.
 
-Each hook commits its own short transaction, except an epoch's metrics row and its epoch/last/best
-checkpoint records: those are committed behind the training thread by a ``WriteBehind`` thread, in
-order, and at each epoch end the hooks wait for the previous epoch's, so the database is at most one
-epoch behind the engine (a kill loses at most that epoch, which the next attempt recomputes exactly).
-Every other write — stage changes, gate reads, command results, interrupt and stage-entry
-checkpoints, the end of the run — first waits for all of those, so the rows land in the engine's
-order and a preemption or pause leaves nothing unwritten. Every
+Each hook commits its own short transaction before it returns, so an epoch's checkpoint records,
+stage event and metrics row are in the database before the engine starts the next epoch. Every
 write carries the attempt number; once jobstore refuses one (``FencedOutError``) — or the heartbeat
 learns the attempt lost the job — every later hook call raises ``AttemptFenced``, which unwinds the
 engine without another write or checkpoint (a newer attempt owns the run directory now).
@@ -40,14 +35,12 @@ from ocec_engine.hooks import Command, CommandKind, CompositeHooks, StageTrigger
 from ocec_engine.tensorboard import open_tensorboard
 from worker.dbwrite import write_retrying
 from worker.engine_config import relative_to_runs
-from worker.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 DB_OUTAGE_SECONDS = 600.0  # how long a hook waits for the database before the attempt fails
-BEHIND_KINDS = frozenset({"epoch", "last", "best"})  # checkpoint records written behind the training thread
 
 
 class AttemptFenced(BaseException):
@@ -93,8 +86,6 @@ class DbHooks:
         self._preempt_reason = preempt_reason
         self._fenced: str | None = None
         self.restored_epoch = 0
-        self._behind: WriteBehind | None = None  # started at the first epoch's writes
-        self._epoch_mark = 0  # writes handed over up to the previous epoch end
 
     # ---- TrainingHooks -------------------------------------------------------------------------
     def on_train_start(self, info: Any) -> None:
@@ -130,10 +121,7 @@ class DbHooks:
     def on_epoch_end(self, epoch_metrics: Any) -> None:
         row = epoch_row(dataclasses.asdict(epoch_metrics))
         self._at_boundary = True
-        self._defer(lambda s: metrics.record_epoch(s, **self._key(), row=row), f"epoch {row.epoch} metrics")
-        behind = self._writer()
-        self._guard(lambda: behind.wait(self._epoch_mark))  # bound the lag to one epoch
-        self._epoch_mark = behind.submitted
+        self._write(lambda s: metrics.record_epoch(s, **self._key(), row=row), f"epoch {row.epoch} metrics")
 
     def on_gate_check(self, check: Any) -> None:
         row = record_of(GateCheckRow, dataclasses.asdict(check))
@@ -153,8 +141,9 @@ class DbHooks:
         row = checkpoint_row(
             settings, info.path, str(info.kind), info.epoch, info.stage, info.val_f1, info.batch
         )
-        write = self._defer if row.kind in BEHIND_KINDS else self._write
-        write(lambda s: checkpoints.record_checkpoint(s, **self._key(), row=row), f"checkpoint {row.path}")
+        self._write(
+            lambda s: checkpoints.record_checkpoint(s, **self._key(), row=row), f"checkpoint {row.path}"
+        )
 
     def on_command_result(self, result: Any) -> None:
         def work(session: Session) -> None:
@@ -167,7 +156,6 @@ class DbHooks:
 
     def on_train_end(self, result: Any) -> None:
         self._check_fenced()  # the runner records the outcome with finish_attempt
-        self._settle()
 
     def on_batch_end(self, epoch: int, batch: int, batches: int, loss: float) -> None:
         self._check_fenced()
@@ -201,45 +189,12 @@ class DbHooks:
 
     def _write(self, work: Callable[[Session], T], what: str) -> T:
         self._check_fenced()
-        self._settle()  # everything handed to the writer first: the database sees the engine's order
-        return self._guard(lambda: self._commit(work, what))
-
-    def _defer(self, work: Callable[[Session], object], what: str) -> None:
-        self._check_fenced()
-        behind = self._writer()
-        self._guard(lambda: behind.submit(lambda: self._commit(work, what)))
-
-    def _commit(self, work: Callable[[Session], T], what: str) -> T:
-        return write_retrying(self.ref.db, work, give_up_after=DB_OUTAGE_SECONDS, what=what)
-
-    def _writer(self) -> WriteBehind:
-        if self._behind is None:
-            self._behind = WriteBehind(f"write-behind {self.ref.job_id}")
-        return self._behind
-
-    def _settle(self) -> None:
-        if self._behind is not None:
-            self._guard(self._behind.wait)
-
-    def _guard(self, step: Callable[[], T]) -> T:
-        """Run ``step``; a refused write (here or on the writer thread) fences this attempt."""
         try:
-            return step()
+            return write_retrying(self.ref.db, work, give_up_after=DB_OUTAGE_SECONDS, what=what)
         except FencedOutError as exc:
             self._fenced = str(exc)
-            log.warning("write refused: %s", exc)
+            log.warning("%s refused: %s", what, exc)
             raise AttemptFenced(str(exc)) from exc
-
-    def close(self) -> str | None:
-        """Commit what is still handed over (after an engine failure) and stop the writer thread;
-        the reason this attempt is fenced, if a write was refused."""
-        if self._behind is not None:
-            error, self._behind = self._behind.close(), None
-            if isinstance(error, FencedOutError):
-                self._fenced = self._fenced or str(error)
-            elif error is not None:
-                log.error("job %s: rows not written: %s", self.ref.job_id, error)
-        return self._fenced
 
 
 def with_tensorboard(hooks: DbHooks, run_dir: Path) -> Any:

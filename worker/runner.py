@@ -162,11 +162,8 @@ class _Attempt:
             return RunStatus.FENCED
         except Exception as exc:
             log.exception("job %s attempt %d failed", self.ref.job_id, self.ref.attempt)
-            if hooks.close() is not None:  # the epochs before the failure are recorded first
-                return RunStatus.FENCED
             return self._finish(AttemptOutcome.FAILED, failure_reason(exc, self.ref.worker))
         finally:
-            hooks.close()
             self.heartbeat.stop()
             self.probe.close()
         return self._finish_result(result, plan)
