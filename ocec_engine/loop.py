@@ -33,6 +33,7 @@ from ocec_engine.checkpoint import Layout, kind_path, prune_epochs, serialize, w
 from ocec_engine.config import AugmentPolicy, TrainConfig
 from ocec_engine.errors import EngineError
 from ocec_engine.evaluate import evaluate
+from ocec_engine.fused import fused_prefix
 from ocec_engine.gates import GateAction, read_gate
 from ocec_engine.hooks import (
     CheckpointInfo,
@@ -87,6 +88,7 @@ class Trainer:
         self.epoch_lrs: dict[str, float] = {}
         self.embed_cache: tuple[int, Tensor] | None = None  # (stage, embeddings of train_x)
         self.stepped = False  # an optimizer step was taken in this run (the weights are ours now)
+        self.fused: torch.nn.Module | None = None  # the frozen prefix, BN folded (rebuilt every epoch)
         data = prepared.data
         on_gpu = self.runtime.device.type == "cuda" and data.train_x.numel() < _DEVICE_DATA_LIMIT
         self.train_x = data.train_x.to(self.runtime.device) if on_gpu else data.train_x
@@ -301,6 +303,7 @@ class Trainer:
         frozen = s.plan.frozen_prefix(stage)
         started, base_seconds = time.perf_counter(), part.seconds
         cache = self._embeddings(stage, frozen)
+        self.fused = None if cache is not None else fused_prefix(s.model, frozen)
         order = rng.epoch_order(cfg.seed, epoch, len(self.train_y)).to(self.train_x.device)
         slices = batch_slices(len(self.train_y), cfg.batch_size)
         margin_scale = min(1.0, epoch / MARGIN_WARMUP_EPOCHS)
@@ -333,7 +336,9 @@ class Trainer:
         else:
             gen = rng.batch_generator(cfg.seed, epoch, b, self.runtime.device)
             x = prepare_batch(self.train_x[idx], self.runtime, self.augment, gen)
-            res = train_step(s.model, s.optimizer, s.scaler, self.runtime, x, y, frozen, margin_scale)
+            res = train_step(
+                s.model, s.optimizer, s.scaler, self.runtime, x, y, frozen, margin_scale, frozen=self.fused
+            )
         if not res.finite and s.scaler is None:
             raise self._diverged(res.loss, epoch, b + 1)
         self.stepped = self.stepped or res.stepped
