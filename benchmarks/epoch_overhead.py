@@ -120,6 +120,7 @@ def case(
     served = json.loads((home / "runs" / job / TIMING).read_text())
     plain = run_baseline(served["config"], tmp / f"baseline-{n}")
     hooks = {k: v / epochs * 1000 for k, v in served["hook_seconds"].items() if k in PER_EPOCH}
+    cpu = {k: v / epochs * 1000 for k, v in served["hook_cpu_seconds"].items() if k in PER_EPOCH}
     return {
         "target_epoch_seconds": target,
         "images": n,
@@ -130,6 +131,8 @@ def case(
         "train_call_ratio": served["train_seconds"] / plain["train_seconds"],
         "server_ms_per_epoch": sum(hooks.values()),
         "hook_ms_per_epoch": hooks,
+        "server_cpu_ms_per_epoch": sum(cpu.values()),
+        "hook_cpu_ms_per_epoch": cpu,
         "engine_write_ms_per_epoch": served.get("write_seconds", 0.0) / epochs * 1000,
         "post_to_succeeded_seconds": job_seconds,
         "load_average": os.getloadavg()[0],
@@ -155,7 +158,7 @@ def line(row: dict[str, Any]) -> str:
         f"epoch ~{row['target_epoch_seconds']:g} s ({row['images']} images, {row['epochs']} epochs): "
         f"job {row['job_epoch_seconds']:.3f} s vs plain {row['plain_epoch_seconds']:.3f} s per epoch "
         f"= {row['wall_ratio']:.3f}x; server on the training thread "
-        f"{row['server_ms_per_epoch']:.1f} ms/epoch "
+        f"{row['server_ms_per_epoch']:.1f} ms/epoch wall, {row['server_cpu_ms_per_epoch']:.1f} ms CPU "
         f"({hooks}); engine checkpoint writes {row['engine_write_ms_per_epoch']:.1f} ms/epoch; "
         f"load {row['load_average']:.2f}"
     )
@@ -165,7 +168,8 @@ def report(rows: list[dict[str, Any]], command: str) -> str:
     lines = [
         f"Per-epoch overhead (`{command}`; ocec-jobs up, SQLite, 1 CPU worker, stage 1, batch {BATCH}):",
         "",
-        "| epoch (target) | as run: job / plain | job vs plain, wall | server's cost on the training thread "
+        "| epoch (target) | as run: job / plain | job vs plain, wall "
+        "| server's cost on the training thread, wall / CPU "
         "| engine checkpoint writes |",
         "|---|---|---|---|---|",
     ]
@@ -173,7 +177,8 @@ def report(rows: list[dict[str, Any]], command: str) -> str:
         lines.append(
             f"| {r['target_epoch_seconds']:g} s "
             f"| {r['job_epoch_seconds']:.3f} / {r['plain_epoch_seconds']:.3f} s "
-            f"| {r['wall_ratio']:.3f}x | {r['server_ms_per_epoch']:.1f} ms/epoch "
+            f"| {r['wall_ratio']:.3f}x "
+            f"| {r['server_ms_per_epoch']:.1f} / {r['server_cpu_ms_per_epoch']:.1f} ms per epoch "
             f"| {r['engine_write_ms_per_epoch']:.1f} ms/epoch |"
         )
     lines.append(f"\nmedian load average: {statistics.median(r['load_average'] for r in rows):.2f}")

@@ -33,6 +33,7 @@ class Timed:
     def __init__(self, hooks: TrainingHooks) -> None:
         self.inner = hooks
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)  # CPU time of the training thread: load-proof
         self.calls: dict[str, int] = defaultdict(int)
         self.epoch_ends: list[float] = []
 
@@ -42,12 +43,13 @@ class Timed:
             return method
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 return method(*args, **kwargs)
             finally:
                 now = time.perf_counter()
                 self.seconds[name] += now - started
+                self.cpu[name] += time.thread_time() - cpu
                 self.calls[name] += 1
                 if name == "on_epoch_end":
                     self.epoch_ends.append(now)
@@ -78,6 +80,7 @@ def train(config: TrainConfig, hooks: TrainingHooks | None = None) -> TrainResul
         "write_seconds": writes[0],
         "epoch_ends": [t - started for t in timed.epoch_ends],
         "hook_seconds": dict(timed.seconds),
+        "hook_cpu_seconds": dict(timed.cpu),
         "hook_calls": dict(timed.calls),
         "config": config.to_dict(),
     }
