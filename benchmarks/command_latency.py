@@ -102,17 +102,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 # ---- the stack ---------------------------------------------------------------------------------------
 @contextmanager
-def running_up(folder: Path) -> Iterator[tuple[str, str, Path]]:
-    """``ocec-jobs up`` with the fake engine; yields (url, admin key, home); stopped (group) after."""
+def running_up(
+    folder: Path, engine: str = "fake_engine:train", engine_path: Path = FAKE_ENGINE, *extra: str
+) -> Iterator[tuple[str, str, Path]]:
+    """``ocec-jobs up`` with the fake engine (or ``engine`` from ``engine_path``), ``extra`` flags;
+    yields (url, admin key, home); stopped (group) after."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     home, log = folder / "home", folder / "up.log"
     drop = ("DATABASE_URL", "REDIS_URL", "OCEC_BROKER_URL", "OCEC_DATABASE_URL", "OCEC_HOME", "OCEC_QUEUE")
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    env |= {"OCEC_ENGINE": "fake_engine:train", "PYTHONPATH": os.pathsep.join([str(REPO), str(FAKE_ENGINE)])}
+    env |= {"OCEC_ENGINE": engine, "PYTHONPATH": os.pathsep.join([str(REPO), str(engine_path)])}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    command = ["ocec-jobs", "up", "--home", str(home), "--port", str(port), "--device", "cpu"]
+    command = ["ocec-jobs", "up", "--home", str(home), "--port", str(port), "--device", "cpu", *extra]
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)  # fmt: skip

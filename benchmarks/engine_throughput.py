@@ -10,6 +10,12 @@ pure step rate; a stage-1 epoch >= 3x faster than a stage-2 epoch. With ``--refe
 times ``reference_pipeline.py`` (the public OCEC data path) on the same model and data.
 
     python benchmarks/engine_throughput.py [--n 4096] [--epochs 3] [--augment none ocec] [--reference]
+    python benchmarks/engine_throughput.py --phases        # only the stage-1 step, phase by phase
+
+``--phases`` (also printed with ``--reference``) splits one stage-1 step with the ``ocec``
+augmentation into data (indexing the uint8 set), augment, normalise, frozen forward (the fused
+frozen backbone, as the engine runs it; the unfused one is timed too), head forward + loss,
+backward and optimizer, and names the phase that bounds the step.
 
 Writes benchmarks/out/engine_throughput.json. Others share this machine: run it when ``uptime``
 is low, and read the recorded load average next to the figures.
@@ -205,6 +211,75 @@ def stage_ratios(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
+PHASES = ("data", "augment", "normalise", "frozen forward", "head forward", "backward", "optimizer")
+
+
+def phases(steps: int = 12) -> dict[str, Any]:
+    """Median ms per phase of one stage-1 batch (``ocec`` augmentation, batch 256, CPU), the step as
+    ``loop._batch`` / ``steps.train_step`` run it, cut at each phase; plus the unfused frozen forward."""
+    import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
+
+    from ocec_engine.augment import Augmenter
+    from ocec_engine.fused import fused_prefix
+    from ocec_engine.stages import split_embed
+
+    model = build_model(ModelConfig())
+    runtime = Runtime(torch.device("cpu"), channels_last=True)
+    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    plan = build_plan(model, TrainConfig(data_root="", output_dir="", stage=1))
+    apply_stage(model, plan, 1)
+    set_train_mode(model, plan, 1)
+    optimizer = build_optimizer(model, manifest(model, plan.head, plan.spec(1).trainable), 1e-4, 1e-4)
+    prefix, fused, augment = (
+        plan.frozen_prefix(1),
+        fused_prefix(model, plan.frozen_prefix(1)),
+        Augmenter("ocec"),
+    )
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (4 * BATCH, 3, 32, 64), dtype=torch.uint8, generator=gen)
+    labels = torch.arange(4 * BATCH) % 2
+    times: dict[str, list[float]] = {name: [] for name in (*PHASES, "frozen forward, unfused")}
+    for step in range(steps + 2):
+        marks = [time.perf_counter()]
+        idx = torch.randperm(len(labels), generator=gen)[:BATCH]
+        x_u8, y = images[idx], labels[idx]
+        marks.append(time.perf_counter())
+        x = augment(x_u8.to(torch.float32).div_(255.0), gen)
+        marks.append(time.perf_counter())
+        x = runtime.prepare(normalize(x))
+        marks.append(time.perf_counter())
+        with torch.no_grad():
+            h = fused(x) if fused is not None else x
+        marks.append(time.perf_counter())
+        emb = split_embed(model, h, 0) if fused is None else h.mean(dim=(-2, -1))
+        loss = F.cross_entropy(model.train_logits(emb, y, 1.0).float(), y)  # type: ignore[operator]
+        marks.append(time.perf_counter())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        marks.append(time.perf_counter())
+        optimizer.step()
+        marks.append(time.perf_counter())
+        started = time.perf_counter()
+        with torch.no_grad():
+            split_embed(model, x, prefix)
+        unfused = time.perf_counter() - started
+        if step >= 2:  # warm-up
+            for name, a, b in zip(PHASES, marks, marks[1:], strict=False):
+                times[name].append((b - a) * 1000)
+            times["frozen forward, unfused"].append(unfused * 1000)
+    ms = {name: statistics.median(values) for name, values in times.items()}
+    total = sum(ms[name] for name in PHASES)
+    bound = max(PHASES, key=lambda name: ms[name])
+    for name in PHASES:
+        print(f"  {name:<16} {ms[name]:8.2f} ms  {ms[name] / total:6.1%}")
+    print(
+        f"  step {total:.2f} ms = {BATCH / total * 1000:.0f} images/s; bound by: {bound} "
+        f"({ms[bound] / total:.0%}); unfused frozen forward {ms['frozen forward, unfused']:.2f} ms",
+        flush=True,
+    )
+    return {"ms": ms, "bound_by": bound, "step_ms": total, "load_average": os.getloadavg()[0]}
+
+
 def reference(data: Path, rows: list[dict[str, Any]], epochs: int, workers: int) -> list[dict[str, Any]]:
     from reference_pipeline import run as reference_run
 
@@ -239,7 +314,12 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="reference DataLoader workers")
     parser.add_argument("--repeats", type=int, default=2, help="runs per row (medians reported)")
+    parser.add_argument("--phases", action="store_true", help="only the stage-1 step, phase by phase")
     args = parser.parse_args()
+    if args.phases:
+        print("stage-1 step, ocec augmentation, batch 256, phase by phase (median ms):")
+        phases()
+        return
     data = bench_data(args.n)
     load_before = os.getloadavg()
     rows = measure(data, args.augment, args.epochs, args.repeats)
@@ -253,6 +333,8 @@ def main() -> None:
     }
     if args.reference and "ocec" in args.augment:
         result["reference"] = reference(data, rows, args.epochs, args.workers)
+        print("stage-1 step, ocec augmentation, batch 256, phase by phase (median ms):")
+        result["stage1_phases"] = phases()
     result["load_average"] = {"before": load_before, "after": os.getloadavg()}
     print(json.dumps(result["stage2_over_stage1_train_seconds"], indent=1), "load", result["load_average"])
     OUT.mkdir(exist_ok=True)

@@ -135,6 +135,13 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(
         default=30_000, ge=0, le=600_000, description="How long a SQLite writer waits for the lock."
     )
+    checkpoint_every: int = Field(
+        default=1,
+        ge=1,
+        le=10_000,
+        description="A job writes its epochs/epoch_NNNN.pt every N epochs unless its spec says "
+        "(checkpoint_every); last, best and the stage entries are written whatever N is.",
+    )
 
     notify_urls: list[WebhookUrl] = Field(
         default_factory=list,

@@ -136,6 +136,9 @@ class JobSpec(_Strict):
     test_fraction: Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)] = 0.0
     # the source domain A (under the data root, like data_root): evaluated before and after (forgetting)
     retention_data_root: RelPath | None = None
+    # epochs/epoch_NNNN.pt every N epochs (None: the worker's OCEC_CHECKPOINT_EVERY); last, best and
+    # the stage entries are always written
+    checkpoint_every: Epochs | None = None
 
     @field_validator("data_root", "pretrain", "retention_data_root")
     @classmethod

@@ -90,6 +90,7 @@ def validate_config(config: TrainConfig) -> None:
             0.0 <= config.test_fraction <= 0.5,
             f"test_fraction must be in [0, 0.5], got {config.test_fraction}",
         ),
+        (config.checkpoint_every >= 1, f"checkpoint_every must be >= 1, got {config.checkpoint_every}"),
     ]
     for name, gate in (("stage2", config.stage2), ("stage3", config.stage3)):
         if gate is None:

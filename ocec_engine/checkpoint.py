@@ -5,7 +5,8 @@ Layout under ``output_dir``::
     last.pt                 after every epoch
     best.pt                 when val F1 beats the best so far (strictly)
     stage{N}_entry.pt       the state at the start of stage N (before its first epoch)
-    epochs/epoch_NNNN.pt    after every epoch (``keep_epoch_checkpoints`` newest kept; 0 = all)
+    epochs/epoch_NNNN.pt    after every ``checkpoint_every``-th epoch and the last (``keep_epoch_checkpoints``
+                            newest kept; 0 = all)
     interrupt.pt            mid-epoch state on pause / cancel / preemption
 
 Every file is a full-state dict of plain data and tensors (``torch.load(weights_only=True)`` reads

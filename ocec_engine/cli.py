@@ -174,6 +174,12 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=int,
         help=f"keep the newest N epochs/epoch_NNNN.pt (0 = all; default {d.keep_epoch_checkpoints})",
     )
+    run.add_argument(
+        "--checkpoint_every",
+        type=int,
+        help="write epochs/epoch_NNNN.pt every N epochs (last, best and stage entries always; "
+        f"default {d.checkpoint_every})",
+    )
     model = p.add_argument_group("model (fresh runs; a resume uses the checkpoint's)")
     model.add_argument(
         "--margin_method", choices=[m.value for m in MarginMethod], help=f"default {d.margin_method.value}"
@@ -253,8 +259,9 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 _TOP = (
     "data_root", "output_dir", "val_ratio", "image_size", "augment", "pretrain", "epochs", "batch_size",
     "lr", "weight_decay", "warmup_epochs", "seed", "use_amp", "device", "check_every_batches",
-    "keep_epoch_checkpoints", "margin_method", "base_channels", "num_blocks", "dropout",
-    "freeze_backbone", "unfreeze_backbone_epoch", "test_fraction", "retention_data_root", "evaluate",
+    "keep_epoch_checkpoints", "checkpoint_every", "margin_method", "base_channels", "num_blocks",
+    "dropout", "freeze_backbone", "unfreeze_backbone_epoch", "test_fraction", "retention_data_root",
+    "evaluate",
 )  # fmt: skip
 _STAGE2 = {
     "stage2_gate_f1": "gate_f1", "unfreeze_backbone_ratio": "unfreeze_ratio", "stage2_lr_factor": "lr_factor",

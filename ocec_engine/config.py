@@ -98,6 +98,9 @@ class TrainConfig:
     test_fraction: float = 0.0
     retention_data_root: str | None = None  # the source domain A, evaluated before and after
     evaluate: bool = True  # the run's own evaluation (evaluation/<tag>/, docs/evaluation.md)
+    # epochs/epoch_NNNN.pt after every N-th epoch (and the last of the budget); last.pt, best.pt and
+    # the stage entries are written whatever N is, so a resume never goes back more than one epoch
+    checkpoint_every: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (str/int/float/bool/None/list/dict) safe for weights_only checkpoints and JSON."""

@@ -8,8 +8,8 @@ Per epoch ``e``:
 2. train: stage train modes (frozen BN in eval), the stage lr for the epoch, batches in the order of
    (seed, e), each re-seeded from (seed, e, b); commands polled every ``check_every_batches``;
 3. validate (eval mode, margin-free, threshold 0.5), step the plateau schedule, update best;
-4. write ``epochs/epoch_NNNN.pt``, ``last.pt`` and (if best) ``best.pt``, report each with
-   ``on_checkpoint``, then ``on_epoch_end``.
+4. write ``epochs/epoch_NNNN.pt`` (every ``checkpoint_every`` epochs and the last), ``last.pt`` and
+   (if best) ``best.pt``, report each with ``on_checkpoint``, then ``on_epoch_end``.
 
 At the end (epoch budget reached, or a gate stopped the run) the best checkpoint is exported to
 ONNX next to it.
@@ -34,6 +34,7 @@ from ocec_engine.config import AugmentPolicy, TrainConfig
 from ocec_engine.errors import EngineError
 from ocec_engine.evaluate import evaluate
 from ocec_engine.evaluation.training import RunEvaluator
+from ocec_engine.fused import fused_prefix
 from ocec_engine.gates import GateAction, read_gate
 from ocec_engine.hooks import (
     CheckpointInfo,
@@ -88,6 +89,7 @@ class Trainer:
         self.epoch_lrs: dict[str, float] = {}
         self.embed_cache: tuple[int, Tensor] | None = None  # (stage, embeddings of train_x)
         self.stepped = False  # an optimizer step was taken in this run (the weights are ours now)
+        self.fused: torch.nn.Module | None = None  # the frozen prefix, BN folded (rebuilt every epoch)
         data = prepared.data
         on_gpu = self.runtime.device.type == "cuda" and data.train_x.numel() < _DEVICE_DATA_LIMIT
         self.train_x = data.train_x.to(self.runtime.device) if on_gpu else data.train_x
@@ -309,6 +311,7 @@ class Trainer:
         frozen = s.plan.frozen_prefix(stage)
         started, base_seconds = time.perf_counter(), part.seconds
         cache = self._embeddings(stage, frozen)
+        self.fused = None if cache is not None else fused_prefix(s.model, frozen)
         order = rng.epoch_order(cfg.seed, epoch, len(self.train_y)).to(self.train_x.device)
         slices = batch_slices(len(self.train_y), cfg.batch_size)
         margin_scale = min(1.0, epoch / MARGIN_WARMUP_EPOCHS)
@@ -341,7 +344,9 @@ class Trainer:
         else:
             gen = rng.batch_generator(cfg.seed, epoch, b, self.runtime.device)
             x = prepare_batch(self.train_x[idx], self.runtime, self.augment, gen)
-            res = train_step(s.model, s.optimizer, s.scaler, self.runtime, x, y, frozen, margin_scale)
+            res = train_step(
+                s.model, s.optimizer, s.scaler, self.runtime, x, y, frozen, margin_scale, frozen=self.fused
+            )
         if not res.finite and s.scaler is None:
             raise self._diverged(res.loss, epoch, b + 1)
         self.stepped = self.stepped or res.stepped
@@ -429,7 +434,9 @@ class Trainer:
         )
         s.history.append(plain(metrics))
         s.completed, s.partial = epoch, None
-        kinds = [CheckpointKind.EPOCH, CheckpointKind.LAST] + ([CheckpointKind.BEST] if is_best else [])
+        periodic = epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs
+        kinds = [CheckpointKind.EPOCH] if periodic else []
+        kinds += [CheckpointKind.LAST] + ([CheckpointKind.BEST] if is_best else [])
         self._write(kinds)
         self.layout.interrupt.unlink(missing_ok=True)  # superseded by this epoch's state
         prune_epochs(self.layout, self.config.keep_epoch_checkpoints)

@@ -32,6 +32,7 @@ BOOKKEEPING = frozenset(
         "keep_epoch_checkpoints",
         "retention_data_root",  # only evaluated, never trained on
         "evaluate",
+        "checkpoint_every",
     }
 )
 ARCHITECTURE = ("base_channels", "num_blocks", "dropout", "margin_method", "image_size")

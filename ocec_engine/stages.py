@@ -167,11 +167,15 @@ def set_train_mode(model: nn.Module, plan: StagePlan, stage: int, training: bool
         model.get_submodule(prefix).eval()
 
 
-def split_embed(model: nn.Module, x: Tensor, frozen_prefix: int) -> Tensor:
-    """``model.embed(x)`` with the first ``frozen_prefix`` backbone units run under no_grad."""
+def split_embed(model: nn.Module, x: Tensor, frozen_prefix: int, frozen: nn.Module | None = None) -> Tensor:
+    """``model.embed(x)`` with the first ``frozen_prefix`` backbone units run under no_grad
+    (``frozen``: those units as one module, e.g. ``fused.fused_prefix``, run in their place)."""
     units = backbone_blocks(model)  # type: ignore[arg-type]
     h = x
-    if frozen_prefix > 0:
+    if frozen is not None:
+        with torch.no_grad():
+            h = frozen(h)
+    elif frozen_prefix > 0:
         with torch.no_grad():
             for _, unit in units[:frozen_prefix]:
                 h = unit(h)

@@ -69,10 +69,12 @@ def train_step(
     frozen_prefix: int,
     margin_scale: float,
     embeddings: Tensor | None = None,
+    frozen: nn.Module | None = None,
 ) -> StepResult:
-    """One optimizer step; ``embeddings`` (precomputed by a fully frozen backbone) replace ``x``."""
+    """One optimizer step; ``embeddings`` (precomputed by a fully frozen backbone) replace ``x``;
+    ``frozen`` (the fused frozen prefix) runs in place of the first ``frozen_prefix`` units."""
     with runtime.autocast():
-        emb = split_embed(model, x, frozen_prefix) if embeddings is None else embeddings
+        emb = split_embed(model, x, frozen_prefix, frozen) if embeddings is None else embeddings
         logits = model.train_logits(emb, y, margin_scale)  # type: ignore[operator]
     loss = F.cross_entropy(logits.float(), y)
     finite = bool(torch.isfinite(loss.detach()))

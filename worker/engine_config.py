@@ -116,6 +116,7 @@ def build_train_config(plan: RunPlan, job_id: str, settings: Settings) -> TrainC
                 if spec.retention_data_root
                 else None
             ),
+            checkpoint_every=spec.checkpoint_every or settings.checkpoint_every,
             # DbHooks answer poll_commands / should_stop from memory (the heartbeat thread does the
             # database work), so checking after every batch is free and makes "next batch boundary" exact.
             check_every_batches=CHECK_EVERY_BATCHES,

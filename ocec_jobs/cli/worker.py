@@ -7,6 +7,11 @@ the GPUs with ``nvidia-smi -L`` — this process never loads CUDA. ``--device cp
 that sees no GPU. Every worker is prefork with one child, consumes the configured queue, and only
 the first runs the reaper loop (any number would be safe; one is enough per host).
 
+``--jobs-per-gpu N`` lets each of those workers run N jobs at once on its device (a prefork pool of
+N children, still one fresh child per job): OCEC is small enough that one job leaves most of a GPU
+idle. Each job holds its own lease and runs in its own process, so a job killed, cancelled or
+failed leaves the others on the device running; each attempt records the device it ran on.
+
 SIGTERM / SIGINT are forwarded to every worker, which checkpoints its running job at the next batch
 boundary and re-queues it; this command exits when all of them have, and kills what is still running
 ``--grace`` seconds later. If one worker dies on its own, the others are stopped too, so a supervisor
@@ -18,6 +23,7 @@ die with them in turn).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import shutil
@@ -37,6 +43,7 @@ CELERY_APP = "worker.app"  # by name: ocec_jobs never imports worker (import-lin
 POLL_SECONDS = 0.5
 ALL = "all"
 CPU = "cpu"
+MAX_JOBS_PER_GPU = 64
 
 
 class WorkerCommandError(RuntimeError):
@@ -49,6 +56,7 @@ class Slot:
 
     node: str
     cuda_visible_devices: str
+    jobs: int = 1  # jobs at once in this worker (its pool size)
 
 
 def register(subparsers: SubParsers) -> None:
@@ -60,6 +68,13 @@ def register(subparsers: SubParsers) -> None:
         "--gpus", help="GPU indices, comma-separated ('0,1'), or 'all' (counted with nvidia-smi -L)"
     )
     where.add_argument("--device", choices=[CPU], help="one worker on the CPU, no GPU visible")
+    parser.add_argument(
+        "--jobs-per-gpu",
+        type=positive_jobs,
+        default=1,
+        metavar="N",
+        help="jobs run at once on each device, each in its own process with its own lease (default 1)",
+    )
     parser.add_argument("--queue", help="queue to consume (default: OCEC_QUEUE, else 'gpu')")
     parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--no-reaper", action="store_true", help="do not run the reaper loop here")
@@ -71,7 +86,7 @@ def register(subparsers: SubParsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        slots = plan_slots(args.gpus, args.device)
+        slots = plan_slots(args.gpus, args.device, args.jobs_per_gpu)
     except WorkerCommandError as exc:
         print(f"ocec-jobs worker: {exc}", file=sys.stderr)
         return 2
@@ -84,12 +99,18 @@ def run(args: argparse.Namespace) -> int:
         )
         for i, slot in enumerate(slots)
     ]
-    print(f"ocec-jobs worker: {len(procs)} worker(s) on queue {queue!r}: {', '.join(s.node for s in slots)}")
+    nodes = ", ".join(s.node + (f" x{s.jobs}" if s.jobs > 1 else "") for s in slots)
+    print(f"ocec-jobs worker: {len(procs)} worker(s) on queue {queue!r}: {nodes}")
     return supervise(procs, grace=args.grace)
 
 
-def plan_slots(gpus: str | None, device: str | None) -> list[Slot]:
-    """The worker processes to start for ``--gpus`` / ``--device`` (default: every GPU, else CPU)."""
+def plan_slots(gpus: str | None, device: str | None, jobs_per_gpu: int = 1) -> list[Slot]:
+    """The worker processes to start for ``--gpus`` / ``--device`` (default: every GPU, else CPU),
+    each running ``jobs_per_gpu`` jobs at once."""
+    return [dataclasses.replace(slot, jobs=jobs_per_gpu) for slot in _devices(gpus, device)]
+
+
+def _devices(gpus: str | None, device: str | None) -> list[Slot]:
     if device == CPU:
         return [Slot("cpu@%h", "")]
     if gpus is None:
@@ -128,7 +149,7 @@ def count_gpus() -> int:
 def celery_argv(slot: Slot, queue: str, loglevel: str) -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", CELERY_APP, "worker",
-        "--pool", "prefork", "--concurrency", "1", "--max-tasks-per-child", "1",
+        "--pool", "prefork", "--concurrency", str(slot.jobs), "--max-tasks-per-child", "1",
         "--queues", queue, "--hostname", slot.node, "--loglevel", loglevel,
         "--without-gossip", "--without-mingle",
     ]  # fmt: skip
@@ -176,6 +197,14 @@ def _signal_all(procs: Sequence[subprocess.Popen[bytes]], sig: int) -> None:
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(sig)
+
+
+def positive_jobs(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_JOBS_PER_GPU:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 1 to {MAX_JOBS_PER_GPU}, got {value!r}"
+        )
+    return int(value)
 
 
 def _gpu_slot(index: int) -> Slot:

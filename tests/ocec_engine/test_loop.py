@@ -131,6 +131,19 @@ def test_keep_epoch_checkpoints(tiny_parquet: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "epochs").iterdir()) == ["epoch_0002.pt", "epoch_0003.pt"]
 
 
+def test_checkpoint_every_writes_epoch_files_every_n_and_last_every_epoch(
+    tiny_parquet: Path, tmp_path: Path
+) -> None:
+    hooks = RecordingHooks()
+    train(config(tiny_parquet, tmp_path, epochs=5, checkpoint_every=2), hooks)
+    assert sorted(p.name for p in (tmp_path / "epochs").iterdir()) == [
+        "epoch_0002.pt", "epoch_0004.pt", "epoch_0005.pt",  # every 2nd, and the last of the budget
+    ]  # fmt: skip
+    lasts = [c.epoch for c in hooks.checkpoints if c.kind is CheckpointKind.LAST]
+    assert lasts == [1, 2, 3, 4, 5]
+    assert (tmp_path / "best.pt").is_file() and (tmp_path / "stage1_entry.pt").is_file()
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from ocec_jobs.cli.worker import (
     count_gpus,
     parse_gpus,
     plan_slots,
+    positive_jobs,
     slot_env,
     supervise,
 )
@@ -51,6 +53,20 @@ def test_explicit_gpus_one_worker_each() -> None:
     for flag, value in [("--pool", "prefork"), ("--concurrency", "1"), ("--max-tasks-per-child", "1"),
                         ("--queues", "gpu"), ("--hostname", "gpu0@%h")]:  # fmt: skip
         assert argv[argv.index(flag) + 1] == value
+
+
+def test_jobs_per_gpu_sizes_each_workers_pool() -> None:
+    slots = plan_slots("0,1", None, jobs_per_gpu=4)
+    assert [(s.node, s.cuda_visible_devices, s.jobs) for s in slots] == [
+        ("gpu0@%h", "0", 4),
+        ("gpu1@%h", "1", 4),
+    ]
+    argv = celery_argv(slots[0], "gpu", "info")
+    assert argv[argv.index("--concurrency") + 1] == "4"
+    assert argv[argv.index("--max-tasks-per-child") + 1] == "1"  # still a fresh process per job
+    for bad in ("0", "-2", "x", "65"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            positive_jobs(bad)
 
 
 def test_cpu_device_sees_no_gpu() -> None:
@@ -106,6 +122,43 @@ def test_two_pinned_workers_run_jobs_side_by_side_and_stop_on_sigterm(harness: H
     output = (harness.settings.home / "cli.log").read_text()
     assert "2 worker(s)" in output
     assert output.count("reaper loop started") == 1  # only the first worker hosts the reaper
+
+
+def test_jobs_per_gpu_runs_two_jobs_at_once_on_one_device_and_a_killed_one_leaves_the_other(
+    harness: Harness,
+) -> None:
+    harness.dataset("setB", epoch_seconds=0.5, batches=5)
+    log = (harness.settings.home / "cli.log").open("wb")
+    argv = [sys.executable, "-m", "ocec_jobs.cli.main", "worker", "--gpus", "0", "--jobs-per-gpu", "2",
+            "--no-reaper"]  # fmt: skip
+    cli = subprocess.Popen(argv, env=harness.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        jobs = [harness.create(name=f"j{i}", epochs=100) for i in range(2)]
+        for job_id in jobs:
+            harness.wait_state(job_id, "running", timeout=60)
+        attempts = [harness.attempts(job_id)[0] for job_id in jobs]
+        # placement: both on the device they were placed on, in one worker, each in its own process
+        assert [a.gpu for a in attempts] == ["0", "0"]
+        assert attempts[0].worker == attempts[1].worker and attempts[0].worker.startswith("gpu0@")
+        assert attempts[0].pid != attempts[1].pid
+        rows = [harness.job(job_id) for job_id in jobs]  # each its own lease, renewed on its own
+        assert all(r.lease_owner and r.lease_expires_at for r in rows)
+
+        assert attempts[0].pid is not None
+        os.kill(attempts[0].pid, signal.SIGKILL)  # isolation: the other job goes on, same attempt
+        survivor = harness.job(jobs[1])
+        after = harness.wait_epoch(jobs[1], survivor.epoch + 2, timeout=60)
+        assert (after.state, after.attempt) == ("running", 1)
+        assert harness.attempts(jobs[1])[0].pid == attempts[1].pid
+
+        cli.send_signal(signal.SIGTERM)
+        assert cli.wait(timeout=60) == 0
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        log.close()
+    job = harness.job(jobs[1])
+    assert (job.state, job.attempt) == ("queued", 2), (harness.settings.home / "cli.log").read_text()
 
 
 def test_kill_9_of_the_command_stops_its_workers_which_hand_their_job_back(harness: Harness) -> None:

@@ -44,6 +44,12 @@ def test_fresh_job(settings: Settings) -> None:
     assert config.check_every_batches == 1  # stop requests and commands are seen at every batch
 
 
+def test_checkpoint_every_comes_from_the_spec_else_the_setting(settings: Settings) -> None:
+    assert build_train_config(plan_run(_spec(checkpoint_every=5), {}), "j", settings).checkpoint_every == 5
+    every_3 = settings.model_copy(update={"checkpoint_every": 3})
+    assert build_train_config(plan_run(_spec(), {}), "j", every_3).checkpoint_every == 3
+
+
 def test_resume_point_and_one_shot_stage(settings: Settings) -> None:
     resume_from = {"from": "best", "checkpoint": "parent/best.pt", "epoch": 3, "overrides": {"stage": 2}}
     config = build_train_config(plan_run(_spec(epochs=10), resume_from), "fork1", settings)

@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from jobstore import kinds, records, spec
+from jobstore.settings import Settings
 from jobstore.states import AttemptOutcome
 from ocec_engine import config, hooks
 from ocec_engine.cli import build_parser, config_from_args
@@ -127,6 +128,8 @@ def test_the_spec_defaults_are_the_engines() -> None:
     engine = config.TrainConfig(data_root="", output_dir="")
     ours = spec_defaults(spec.JobSpec, data_root="d")  # required in a spec
     assert ours.pop("stage3") is None and engine.stage3 is None
+    assert ours.pop("checkpoint_every") is None  # None: the worker's setting, whose default is the engine's
+    assert Settings.model_fields["checkpoint_every"].default == engine.checkpoint_every
     assert ours == {name: as_spec_value(getattr(engine, name)) for name in ours}
 
 
@@ -141,7 +144,7 @@ def test_a_fresh_cli_run_starts_from_the_spec_defaults() -> None:
     args = build_parser().parse_args(["train", "--data_root", "d", "--output_dir", "o"])
     cli = config_from_args(args)
     ours = spec_defaults(spec.JobSpec, data_root="d")
-    del ours["stage3"]
+    del ours["stage3"], ours["checkpoint_every"]
     assert ours.pop("freeze_backbone") is True and cli.freeze_backbone is False
     assert ours == {name: as_spec_value(getattr(cli, name)) for name in ours}
     assert cli.stage3 is None
