@@ -22,21 +22,22 @@ from jobstore.db import TransactionFactory, read_session, transaction_factory
 from jobstore.models import Job
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
+    # The getters below only read app state: async, so FastAPI runs them without a thread hop.
     resources: Resources = request.app.state.resources
     return resources
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
     return settings
 
 
-def get_engine(resources: Annotated[Resources, Depends(get_resources)]) -> Engine:
+async def get_engine(resources: Annotated[Resources, Depends(get_resources)]) -> Engine:
     return resources.engine
 
 
-def get_dispatcher(resources: Annotated[Resources, Depends(get_resources)]) -> Dispatcher:
+async def get_dispatcher(resources: Annotated[Resources, Depends(get_resources)]) -> Dispatcher:
     return resources.dispatcher
 
 
@@ -46,7 +47,7 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
-def get_transaction(engine: Annotated[Engine, Depends(get_engine)]) -> TransactionFactory:
+async def get_transaction(engine: Annotated[Engine, Depends(get_engine)]) -> TransactionFactory:
     """Writes open their own short transaction, so a message is dispatched only after the commit."""
     return transaction_factory(engine)
 

@@ -8,11 +8,13 @@ from statistics import fmean
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.schemas import BaselineStatus, GateStatus, JobLinks, JobPublic, JobStatus
 from api.steering import forks_of, pending_decision, restore_of
 from jobstore import repo
+from jobstore.db import read_session
 from jobstore.disk import folder_bytes
 from jobstore.gates import gate_epoch, gate_settings
 from jobstore.models import Attempt, Job, utcnow
@@ -156,10 +158,9 @@ def worker_fields(session: Session, job: Job, settings: Settings, now: datetime)
 def load_status(session: Session, job: Job, settings: Settings | None = None) -> JobStatus:
     """The full status of ``job``: the row plus its queue position, recent epoch times, what its
     current attempt restored and the jobs forked from it; with ``settings``, its worker's liveness."""
-    recent = repo.list_metrics(
+    seconds = repo.recent_epoch_seconds(
         session, job_id=job.id, after_epoch=max(0, job.epoch - ETA_WINDOW), limit=ETA_WINDOW
     )
-    seconds = [m.epoch_seconds for m in recent if m.epoch_seconds is not None]
     base = status(
         job, now=utcnow(), queue_position=repo.queue_position(session, job), recent_epoch_seconds=seconds
     )
@@ -167,6 +168,13 @@ def load_status(session: Session, job: Job, settings: Settings | None = None) ->
     if settings is not None:
         update |= worker_fields(session, job, settings, utcnow()) | {"disk_bytes": disk_bytes(job, settings)}
     return base.model_copy(update=update)
+
+
+def read_status(engine: Engine, job_id: str, settings: Settings) -> JobStatus:
+    """``load_status`` of the job ``job_id`` in a read session of its own (blocking: call it in a
+    worker thread), so a route does the whole read in one thread hop (JobNotFoundError: 404)."""
+    with read_session(engine) as session:
+        return load_status(session, repo.get_job(session, job_id), settings)
 
 
 def disk_bytes(job: Job, settings: Settings) -> int:

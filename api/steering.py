@@ -59,18 +59,5 @@ def restore_of(session: Session, job: Job) -> RestoreStatus | None:
 
 
 def forks_of(session: Session, job: Job) -> list[ForkSummary]:
-    children = repo.list_jobs(session, limit=MAX_FORKS_LISTED, parent_job_id=job.id).items
-    return [
-        ForkSummary(
-            id=child.id,
-            name=child.name,
-            state=child.state,
-            stage=child.stage,
-            epoch=child.epoch,
-            epochs=child.epochs,
-            best_f1=child.best_f1,
-            fork_from=dict(child.fork_from),
-            link=f"/jobs/{child.id}",
-        )
-        for child in children
-    ]
+    children = repo.fork_rows(session, parent_job_id=job.id, limit=MAX_FORKS_LISTED)
+    return [ForkSummary(**child, link=f"/jobs/{child['id']}") for child in children]

@@ -27,11 +27,12 @@ def keep(stages: Sequence[int], values: Sequence[Values], points: int) -> list[i
     if total <= points:
         return list(range(total))
     kept = set(stage_edges(stages))
+    columns = [searchable(column) for column in zip(*values, strict=True)]
     buckets = bucket_count(points)
     for b in range(buckets):
         start, end = total * b // buckets, total * (b + 1) // buckets
         if start < end:
-            kept |= extremes(values, start, end)
+            kept |= extremes(columns, start, end)
     return sorted(kept)
 
 
@@ -46,13 +47,27 @@ def stage_edges(stages: Sequence[int]) -> list[int]:
     return edges
 
 
-def extremes(values: Sequence[Values], start: int, end: int) -> set[int]:
-    """First and last index of ``[start, end)`` and the index of each value's min and max in it."""
+def searchable(column: Sequence[float | None]) -> tuple[list[float], list[float]]:
+    """A column twice, a missing or non-finite value as +inf (never a minimum) and as -inf (never a
+    maximum), so a bucket's extremes are found by ``min``/``max``/``index`` on plain float lists."""
+    plain = [v for v in column if v is not None]
+    if len(plain) == len(column) and all(map(math.isfinite, plain)):  # the usual column: one copy
+        return plain, plain
+    finite = [v is not None and math.isfinite(v) for v in column]
+    low = [v if ok else math.inf for v, ok in zip(column, finite, strict=True)]
+    high = [v if ok else -math.inf for v, ok in zip(column, finite, strict=True)]
+    return low, high  # type: ignore[return-value]  # a value is a float wherever ``ok``
+
+
+def extremes(columns: Sequence[tuple[list[float], list[float]]], start: int, end: int) -> set[int]:
+    """First and last index of ``[start, end)`` and, for each column (``searchable``), the first index
+    of its minimum and the last of its maximum in it."""
     found = {start, end - 1}
-    for column in range(len(values[start])):
-        present = [
-            (v, i) for i in range(start, end) if (v := values[i][column]) is not None and math.isfinite(v)
-        ]
-        if present:
-            found |= {min(present)[1], max(present)[1]}
+    for low, high in columns:
+        smallest = min(low[start:end])
+        if smallest == math.inf:  # nothing finite in this bucket
+            continue
+        found.add(low.index(smallest, start, end))
+        top = high[start:end]
+        found.add(end - 1 - top[::-1].index(max(top)))
     return found

@@ -9,7 +9,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.auth.identity import get_actor
+from api.auth.identity import authenticate
 from api.errors import ApiError, api_error_handler, internal_error_handler
 from api.route_info import route_info
 from api.security import closing
@@ -26,7 +26,7 @@ class AuthGateMiddleware:
             return
         request = Request(scope)
         try:
-            await anyio.to_thread.run_sync(get_actor, request, None, None)  # a key look-up: blocking
+            await anyio.to_thread.run_sync(authenticate, request)  # a key look-up: blocking
         except ApiError as exc:
             response = await api_error_handler(request, exc)
         except Exception as exc:  # the database is down: a problem, like any route's 500

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
@@ -94,13 +95,22 @@ def required_role(method: str) -> keys.Role:
     return keys.Role.VIEWER if method.upper() in READ_METHODS else keys.Role.OPERATOR
 
 
-def get_actor(
+async def get_actor(
     request: Request,
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     _session: Annotated[str | None, Depends(session_scheme)],
 ) -> Actor:
     """The authenticated actor, allowed to use this HTTP method (401 / 403 problems otherwise).
-    ``api.auth.gate`` calls it before the body is read; the route's own call reuses its answer."""
+    ``api.auth.gate`` finds it before the body is read; the route's own call reuses its answer on
+    the event loop (no thread hop for it), and looks it up in a worker thread only if none ran."""
+    known = request.scope.get(ACTOR_SCOPE_KEY)
+    if isinstance(known, Actor):
+        return known
+    return await anyio.to_thread.run_sync(authenticate, request)
+
+
+def authenticate(request: Request) -> Actor:
+    """``get_actor``'s blocking part (a key look-up): the actor, kept on the request."""
     known = request.scope.get(ACTOR_SCOPE_KEY)
     if isinstance(known, Actor):
         return known
@@ -224,10 +234,10 @@ def touch(request: Request, settings: ApiSettings, key: ApiKey) -> None:
         log.warning("could not record the use of API key %s", key.id, exc_info=True)
 
 
-def require(role: keys.Role) -> Callable[[Actor], Actor]:
+def require(role: keys.Role) -> Callable[[Actor], Awaitable[Actor]]:
     """A dependency: the actor, if its role is at least ``role`` (403 otherwise)."""
 
-    def dependency(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
+    async def dependency(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:  # no I/O: no thread
         if not actor.role.allows(role):
             raise forbidden(actor.role, role)
         return actor

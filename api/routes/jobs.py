@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy import Engine
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.created import REPLAY, answer_created
 from api.deps import (
@@ -13,8 +15,8 @@ from api.deps import (
     Actor,
     ActorDep,
     DispatcherDep,
+    EngineDep,
     IdempotencyKey,
-    JobDep,
     SessionDep,
     SettingsDep,
     TransactionDep,
@@ -25,9 +27,9 @@ from api.paging import PageCursor, PageLimit, page_size
 from api.paths import PathKind, confine
 from api.schemas import JobsPage, JobStatus
 from api.settings import ApiSettings
-from api.status import load_status, public
+from api.status import load_status, public, read_status
 from jobstore import repo
-from jobstore.db import TransactionFactory
+from jobstore.db import TransactionFactory, read_session
 from jobstore.disk import folder_bytes, remove_tree
 from jobstore.repo import deletion
 from jobstore.spec import JobCreate, SafeText
@@ -116,8 +118,8 @@ def create_race(
 
 
 @router.get("", response_model=JobsPage, responses=PROBLEM_RESPONSES)
-def list_jobs(
-    session: SessionDep,
+async def list_jobs(
+    engine: EngineDep,
     settings: SettingsDep,
     state: Annotated[list[JobState] | None, Query(description="repeat for several states")] = None,
     stage: Annotated[int | None, Query(ge=1, le=3)] = None,
@@ -132,19 +134,26 @@ def list_jobs(
     cursor: PageCursor = None,
 ) -> JobsPage:
     """List jobs, newest first, one page at a time (deleted jobs only with include_deleted)."""
-    size = page_size(settings, limit)
-    page = repo.list_jobs(
-        session, limit=size, cursor=cursor, states=state, stage=stage, name=name, parent_job_id=parent,
-        include_deleted=include_deleted,
-    )  # fmt: skip
+    filters = {
+        "limit": page_size(settings, limit), "cursor": cursor, "states": state, "stage": stage,
+        "name": name, "parent_job_id": parent, "include_deleted": include_deleted,
+    }  # fmt: skip
+    return await run_in_threadpool(jobs_page, engine, filters)  # one thread hop, as get_job
+
+
+def jobs_page(engine: Engine, filters: dict[str, Any]) -> JobsPage:
+    with read_session(engine) as session:
+        page = repo.list_jobs(session, **filters)
     return JobsPage(data=[public(job) for job in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobStatus, responses=PROBLEM_RESPONSES)
-def get_job(session: SessionDep, settings: SettingsDep, job: JobDep) -> JobStatus:
+async def get_job(job_id: str, engine: EngineDep, settings: SettingsDep) -> JobStatus:
     """Show a job's status: state, stage, progress, ETA, best F1, latest metrics and next gate, and
     whether its worker lives and how old its last heartbeat is."""
-    return load_status(session, job, settings)
+    # Every open job page polls this: the blocking read goes to a worker thread in one hop (not one
+    # per dependency, plus one for the response's validation, as a sync route would take).
+    return await run_in_threadpool(read_status, engine, job_id, settings)
 
 
 @router.delete("/{job_id}", response_model=JobStatus, responses=PROBLEM_RESPONSES)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import JobDep, SessionDep, SettingsDep
+from api.deps import EngineDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES
 from api.paging import page_size
 from api.schemas import CURSOR_MAX, MetricPublic, MetricsPage
 from jobstore import repo
+from jobstore.db import read_session
 from jobstore.models import EpochMetric
 
 router = APIRouter(prefix="/jobs", tags=["metrics"])
@@ -24,10 +28,10 @@ POINTS = (
 
 
 @router.get("/{job_id}/metrics", response_model=MetricsPage, responses=PROBLEM_RESPONSES)
-def list_metrics(
-    session: SessionDep,
+async def list_metrics(
+    job_id: str,
+    engine: EngineDep,
     settings: SettingsDep,
-    job: JobDep,
     after_epoch: Annotated[int, Query(ge=0, le=CURSOR_MAX, description="rows with epoch > after_epoch")] = 0,
     limit: Annotated[int | None, Query(ge=1, description="rows per page (bounded by the server)")] = None,
     include_superseded: Annotated[bool, Query(description="also rows rolled back by a resume")] = False,
@@ -37,13 +41,23 @@ def list_metrics(
 
     With ``points``, one answer for a chart instead of pages: the live rows after ``after_epoch``
     thinned on the server, keeping each bucket's min and max and every stage's first and last row."""
-    if points is not None:
-        rows = repo.chart_metrics(session, job_id=job.id, points=points, after_epoch=after_epoch)
-        return MetricsPage(data=[MetricPublic.model_validate(row) for row in rows], next_after_epoch=None)
     size = page_size(settings, limit, whole=True)
-    rows = repo.list_metrics(
-        session, job_id=job.id, after_epoch=after_epoch, limit=size + 1, include_superseded=include_superseded
-    )
+    read = partial(metrics_page, engine, job_id, after_epoch, size, include_superseded, points)
+    return await run_in_threadpool(read)  # the blocking read in one thread hop (see api.routes.jobs)
+
+
+def metrics_page(
+    engine: Engine, job_id: str, after_epoch: int, size: int, include_superseded: bool, points: int | None
+) -> MetricsPage:
+    with read_session(engine) as session:
+        job = repo.get_job(session, job_id)  # 404 for an unknown id
+        if points is not None:
+            chart = repo.chart_metrics(session, job_id=job.id, points=points, after_epoch=after_epoch)
+            return MetricsPage(data=[MetricPublic.model_validate(r) for r in chart], next_after_epoch=None)
+        rows = repo.list_metrics(
+            session, job_id=job.id, after_epoch=after_epoch, limit=size + 1,
+            include_superseded=include_superseded,
+        )  # fmt: skip
     page, next_after = _whole_epochs(rows, size)
     return MetricsPage(data=[MetricPublic.model_validate(row) for row in page], next_after_epoch=next_after)
 

@@ -34,6 +34,7 @@ from jobstore.repo.jobs import (
     create_job,
     decode_cursor,
     encode_cursor,
+    fork_rows,
     get_job,
     list_jobs,
     queue_position,
@@ -49,7 +50,13 @@ from jobstore.repo.leases import (
     heartbeat,
     record_restore,
 )
-from jobstore.repo.metrics import chart_metrics, list_metrics, record_epoch, supersede_after
+from jobstore.repo.metrics import (
+    chart_metrics,
+    list_metrics,
+    recent_epoch_seconds,
+    record_epoch,
+    supersede_after,
+)
 from jobstore.repo.notifications import list_deliveries
 from jobstore.repo.races import (
     RaceChange,
@@ -110,6 +117,7 @@ __all__ = [
     "find_checkpoint",
     "finish_attempt",
     "fork_job",
+    "fork_rows",
     "get_job",
     "get_race",
     "heartbeat",
@@ -129,6 +137,7 @@ __all__ = [
     "presence",
     "queue_position",
     "race_view",
+    "recent_epoch_seconds",
     "record_checkpoint",
     "record_epoch",
     "record_gate_check",

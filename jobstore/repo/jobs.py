@@ -193,6 +193,22 @@ def list_jobs(
     return JobPage(items, encode_cursor(items[-1]) if more else None)
 
 
+FORK_COLUMNS = ("id", "name", "state", "stage", "epoch", "epochs", "best_f1", "fork_from")
+
+
+def fork_rows(session: Session, *, parent_job_id: str, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` live jobs forked from ``parent_job_id``: only the columns a status shows
+    of them (``FORK_COLUMNS``), not whole rows, since every status read asks."""
+    columns = [getattr(Job, name) for name in FORK_COLUMNS]
+    query = (
+        select(*columns)
+        .where(Job.parent_job_id == parent_job_id, col(Job.deleted_at).is_(None))
+        .order_by(col(Job.created_at).desc(), col(Job.id).desc())
+        .limit(limit)
+    )
+    return [dict(zip(FORK_COLUMNS, row, strict=True)) for row in session.exec(query).all()]
+
+
 def encode_cursor(job: Job) -> str:
     raw = json.dumps([job.created_at.isoformat(), job.id], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")

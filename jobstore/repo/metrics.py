@@ -10,9 +10,11 @@ audit, never deleted — and the new attempt's rows for those epochs become the 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Row, update
 from sqlmodel import Session, col, select
 
 from jobstore.dialect import insert_ignore
@@ -203,13 +205,29 @@ def list_metrics(
     return list(session.exec(query if limit is None else query.limit(limit)).all())
 
 
-def chart_metrics(session: Session, *, job_id: str, points: int, after_epoch: int = 0) -> list[EpochMetric]:
+def recent_epoch_seconds(session: Session, *, job_id: str, after_epoch: int, limit: int) -> list[float]:
+    """The epoch times of the live rows after ``after_epoch`` (at most ``limit``, by epoch): one
+    column, not whole rows, since every status read asks for it (the ETA)."""
+    query = (
+        select(EpochMetric.epoch_seconds)
+        .where(EpochMetric.job_id == job_id, EpochMetric.epoch > after_epoch)
+        .where(col(EpochMetric.superseded).is_(False))
+        .order_by(col(EpochMetric.epoch), col(EpochMetric.superseded), col(EpochMetric.id))
+        .limit(limit)
+    )
+    return [seconds for seconds in session.exec(query).all() if seconds is not None]
+
+
+def chart_metrics(
+    session: Session, *, job_id: str, points: int, after_epoch: int = 0
+) -> Sequence[EpochMetric | Row[Any]]:
     """Live rows after ``after_epoch``, thinned to about ``points`` (``jobstore.downsample``): each
     bucket keeps its first and last row and the min and max of every charted value (the losses, F1,
     precision, recall, Fisher ratio), every stage keeps its first and last row. The lr of each group
     is not searched: a schedule is monotone within a stage, so its extremes are a bucket's ends.
 
-    Only the charted columns of every row are read; the kept rows are then read whole.
+    Only the charted columns of every row are read; the kept rows are then read whole, as plain rows
+    (the columns of ``EpochMetric``, without the ORM's per-object cost).
     """
     columns = [_metric.c.id, _metric.c.stage, *(_metric.c[name] for name in CHARTED)]
     light = session.exec(
@@ -221,5 +239,5 @@ def chart_metrics(session: Session, *, job_id: str, points: int, after_epoch: in
     if len(kept) == len(light):  # nothing to thin: the plain read, without a long IN list
         return list_metrics(session, job_id=job_id, after_epoch=after_epoch, limit=None)
     ids = [light[i].id for i in kept]
-    query = select(EpochMetric).where(col(EpochMetric.id).in_(ids)).order_by(col(EpochMetric.epoch))
-    return list(session.exec(query).all())
+    query = select(*_metric.c).where(_metric.c.id.in_(ids)).order_by(_metric.c.epoch)  # rows, not objects
+    return list(session.exec(query).all())  # type: ignore[call-overload]

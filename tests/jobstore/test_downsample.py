@@ -40,3 +40,9 @@ def test_stage_boundaries_are_kept_and_missing_values_skipped() -> None:
 
 def test_stage_edges_are_the_first_and_last_of_each_run() -> None:
     assert stage_edges([1, 1, 2, 2, 2, 1]) == [0, 1, 2, 4, 5, 5]
+
+
+def test_ties_keep_the_first_minimum_and_the_last_maximum_and_infinities_are_skipped() -> None:
+    inf = float("inf")
+    values = [[1.0], [0.0], [inf], [0.0], [2.0], [2.0], [-inf], [1.0]]  # one bucket (points=4)
+    assert keep([1] * len(values), values, points=4) == [0, 1, 5, 7]
