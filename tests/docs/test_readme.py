@@ -63,6 +63,29 @@ COVERED: dict[str, dict[str, str]] = {
         "ocec-jobs keys create --name alice --role operator": "tests/ocec_jobs/test_keys.py::"
         "test_create_prints_the_key_alone_on_stdout_once",
     },
+    "measure-choose": {
+        "python -m ocec_engine evaluate model_A/best.pt --data_root data_B --split val --out eval-A-on-B": (
+            "tests/ocec_engine/evaluation/test_cli.py::test_evaluate_command_writes_the_report"
+        ),
+        "ocec-jobs evaluate --model ocec_A_best.pt --data dataset_B --split val --wait": (
+            "tests/ocec_jobs/client/test_commands.py::test_evaluate_waits_and_prints_the_summary_or_the_reason"
+        ),
+        'ocec-jobs submit --name race-B --data-root "$DATA_B" --pretrain "$MODEL_A" --epochs 30 '
+        "--unfreeze-backbone-epoch 11 --race": "tests/ocec_jobs/client/test_commands.py::"
+        "test_submit_race_then_race_shows_the_leaderboard_and_stops_it",
+        'ocec-jobs race "$RACE"': "the same test (the leaderboard)",
+        'ocec-jobs race "$RACE" --promote whole-lr1 --reason "best on our camera"': (
+            "the same test (--promote; a live race's promotion: tests/api/routes/test_races.py)"
+        ),
+    },
+    "operate": {
+        'curl -sS -X DELETE -H "Authorization: Bearer $OCEC_API_KEY" "$OCEC_URL/jobs/$JOB?reason=done"': (
+            "tests/api/routes/test_jobs.py::test_a_finished_job_is_pruned_then_deleted_as_a_tombstone"
+        ),
+        "ocec-jobs gc --dry-run": (
+            "tests/ocec_jobs/test_gc.py::test_dry_run_lists_what_would_go_and_gc_removes_it"
+        ),
+    },
     "compose": {
         "docker compose up -d": "not run (no Docker registry here): "
         "test_docker_compose_runs_the_commands_the_readme_names checks its services and commands",
