@@ -243,3 +243,16 @@ def test_a_stalled_queue_with_an_idle_worker_resends_every_message(
     assert sorted(dispatch.sent) == sorted((job.id, 1) for job in jobs)
     assert run(engine, settings, at(62), dispatch).redispatched == 0  # each waits its backoff again
     assert load(jobs[0].id).dispatch_count == 2
+
+
+def test_a_worker_younger_than_the_window_is_not_taken_for_idle(
+    engine: Engine, settings: Settings, new_job: Callable[..., Job], at: Clock
+) -> None:
+    head = new_job(name="first in line", priority=1, now=at(0))
+    for n in range(4):
+        new_job(name=f"q{n}", now=at(0))
+    with write_transaction(engine) as session:  # started 11 s ago: it may not have taken a message yet
+        repo.beat_worker(session, name="w1", pid=1, started_at=at(50), now=at(61))
+    dispatch = Dispatcher()
+    assert run(engine, settings, at(61), dispatch).redispatched == 1
+    assert dispatch.sent == [(head.id, 1)]
