@@ -10,10 +10,11 @@ process of a Celery worker (unless ``OCEC_WORKER_REAPER=0``), ``ocec-jobs up``'s
    a pending cancel → ``cancelled``; a pending pause → it stays ``interrupted`` (resumable by hand);
    otherwise, within ``infra_retry_budget``, it is re-queued as a new attempt resuming from its last
    checkpoint and dispatched; past the budget it is ``failed``.
-2. **Lost messages.** A queued job not claimed ``redispatch_after_seconds`` after its dispatch (the
-   broker lost it, e.g. Redis restarted, or the sender died before sending) is dispatched again with
-   the same attempt; the wait doubles each time up to ``redispatch_max_seconds``. A duplicate message
-   is harmless: ``claim`` lets exactly one delivery through.
+2. **Lost messages.** A queued job whose message is plausibly lost (the broker lost it, e.g. Redis
+   restarted, or the sender died before sending) is dispatched again with the same attempt. Waiting
+   longer than ``redispatch_after_seconds`` is not enough: the queue must also have stalled (no claim
+   for that long) with a worker idle, or no worker live; ``jobstore.resend`` holds the rule and why.
+   A duplicate message is harmless: ``claim`` lets exactly one delivery through.
 
 Each job is handled in its own short transaction that re-checks the condition under the row lock, so
 several reapers (one per worker host, plus any standalone one) can run at once: each change happens
@@ -40,8 +41,11 @@ from jobstore.models import Attempt, Job
 from jobstore.repo._base import clip, lock_job
 from jobstore.repo.commands import settle_open_commands
 from jobstore.repo.events import append_event
+from jobstore.repo.leases import QUEUE_ORDER
 from jobstore.repo.resume import automatic_resume_point
 from jobstore.repo.transitions import requeue, transition
+from jobstore.repo.workers import queue_view
+from jobstore.resend import ResendRule, Waiting
 from jobstore.settings import Settings
 from jobstore.states import AttemptOutcome, JobState
 from jobstore.tasknames import Dispatch
@@ -116,23 +120,31 @@ class _Pass:
         if send is not None:
             self.send(*send)
 
+    @property
+    def rule(self) -> ResendRule:
+        return resend_rule(self.settings)
+
     def stale_dispatches(self) -> list[str]:
-        earliest = self.now - timedelta(seconds=self.settings.redispatch_after_seconds)
+        """The queued jobs whose message ``jobstore.resend`` deems lost (the longest waiting first in
+        line first, so a batch takes the head of the queue)."""
+        earliest = self.now - self.rule.after
         with self.session_factory() as session:
             query = select(Job.id, Job.dispatched_at, Job.dispatch_count).where(
                 Job.state == JobState.QUEUED,
                 or_(col(Job.dispatched_at).is_(None), col(Job.dispatched_at) <= earliest),
             )
-            rows = session.exec(query.limit(BATCH)).all()
-        return [job_id for job_id, at, count in rows if self.due(at, count)]
-
-    def due(self, dispatched_at: datetime | None, dispatch_count: int) -> bool:
-        return redispatch_due(self.settings, dispatched_at, dispatch_count, self.now)
+            waiting = [Waiting(*row) for row in session.exec(query.order_by(*QUEUE_ORDER).limit(BATCH)).all()]
+            if not waiting:
+                return []
+            view = queue_view(session, now=self.now, after=self.rule.after, fresh=self.settings.lease_seconds)
+        return self.rule.to_resend(waiting, view, self.now)
 
     def redispatch(self, job_id: str) -> None:
         with self.session_factory() as session:
             job = lock_job(session, job_id)
-            if job.state != JobState.QUEUED or not self.due(job.dispatched_at, job.dispatch_count):
+            if job.state != JobState.QUEUED or not self.rule.backoff_due(
+                job.dispatched_at, job.dispatch_count, self.now
+            ):
                 return  # claimed, cancelled, or re-sent by another reaper since the scan
             _mark_redispatched(session, job, self.now)
             send = (job.id, job.attempt)
@@ -158,12 +170,16 @@ def redispatch_due(
     settings: Settings, dispatched_at: datetime | None, dispatch_count: int, now: datetime
 ) -> bool:
     """Whether a message sent ``dispatch_count`` times, last at ``dispatched_at``, is due again: after
-    ``redispatch_after_seconds``, doubling with each send up to ``redispatch_max_seconds``."""
-    if dispatched_at is None:
-        return True
-    doubled = settings.redispatch_after_seconds * 2 ** max(dispatch_count - 1, 0)
-    wait = timedelta(seconds=min(doubled, settings.redispatch_max_seconds))
-    return dispatched_at + wait <= now
+    ``redispatch_after_seconds``, doubling with each send up to ``redispatch_max_seconds`` (the one
+    backoff rule, ``jobstore.resend.ResendRule.backoff_due``; evaluations use it too)."""
+    return resend_rule(settings).backoff_due(dispatched_at, dispatch_count, now)
+
+
+def resend_rule(settings: Settings) -> ResendRule:
+    return ResendRule(
+        after=timedelta(seconds=settings.redispatch_after_seconds),
+        cap=timedelta(seconds=settings.redispatch_max_seconds),
+    )
 
 
 def _mark_redispatched(session: Session, job: Job, now: datetime) -> None:

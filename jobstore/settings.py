@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     )
     reaper_interval_seconds: Seconds = Field(default=15.0, le=600, description="How often the reaper runs.")
     redispatch_after_seconds: Seconds = Field(
-        default=120.0, description="A queued job not claimed this long after dispatch is dispatched again."
+        default=120.0,
+        description="A queued job not claimed this long after dispatch is sent again if the queue stalled.",
     )
     redispatch_max_seconds: Seconds = Field(
         default=1800.0, description="Cap of the doubling wait between re-dispatches of one queued job."

@@ -35,6 +35,9 @@ from jobstore.repo.resume import automatic_resume_point
 from jobstore.repo.transitions import requeue, transition
 from jobstore.states import OUTCOME_STATE, AttemptOutcome, JobState
 
+# the order of the queue: highest priority, then longest queued (``first_in_line``, the reaper's head)
+QUEUE_ORDER = (col(Job.priority).desc(), col(Job.queued_at), col(Job.id))
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -126,7 +129,7 @@ def first_in_line(session: Session, *, above: int | None = None) -> Job | None:
     query = select(Job).where(Job.state == JobState.QUEUED)
     if above is not None:
         query = query.where(col(Job.priority) > above)
-    query = query.order_by(col(Job.priority).desc(), col(Job.queued_at), col(Job.id)).limit(1)
+    query = query.order_by(*QUEUE_ORDER).limit(1)
     locked = query.with_for_update(skip_locked=True).execution_options(populate_existing=True)
     return session.exec(locked).first()
 

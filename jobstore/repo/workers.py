@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from jobstore.models import WorkerPresence
+from jobstore.models import Attempt, Job, WorkerPresence
 from jobstore.repo._base import clip, now_or
+from jobstore.repo.leases import QUEUE_ORDER
+from jobstore.resend import QueueView
+from jobstore.states import JobState
 
 OK = "ok"
 NOTES = 3  # the most recent reasons /readyz shows when no worker lives
@@ -100,6 +104,20 @@ def worker_live(
     if row is None or row.role != PresenceRole.WORKER or row.started_at > since:
         return False
     return _live(row, now_or(now), fresh_seconds)
+
+
+def queue_view(session: Session, *, now: datetime, after: timedelta, fresh: float) -> QueueView:
+    """The queue as ``jobstore.resend`` sees it: the latest claim or attempt end, the live workers
+    (beat within ``fresh`` seconds) and those of them live for ``after`` that run no job."""
+    claimed, ended = session.exec(select(func.max(Attempt.started_at), func.max(Attempt.ended_at))).one()
+    rows = session.exec(select(WorkerPresence).where(WorkerPresence.role == PresenceRole.WORKER)).all()
+    live = [row for row in rows if _live(row, now, fresh)]
+    running = select(Job.lease_owner).where(Job.state == JobState.RUNNING)
+    busy = {owner for owner in session.exec(running).all() if owner}
+    idle = [row for row in live if row.name not in busy and row.started_at <= now - after]
+    last = max((t for t in (claimed, ended) if t is not None), default=None)
+    first = select(Job.id).where(Job.state == JobState.QUEUED).order_by(*QUEUE_ORDER).limit(1)
+    return QueueView(last, len(live), len(idle), head=session.exec(first).first())
 
 
 def _live(row: WorkerPresence, now: datetime, fresh_seconds: float) -> bool:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 import pytest
@@ -197,3 +197,62 @@ def test_a_resume_lost_before_its_restore_is_retried_from_the_same_point(
     job = load(job_id)
     assert (job.state, job.attempt) == ("queued", resumed + 1)
     assert (job.resume_from["from"], job.resume_from["checkpoint"]) == ("epoch:2", "e2.pt")  # not last.pt
+
+
+def _alive(engine: Engine, now: datetime, *workers: str, running: tuple[str, int] | None = None) -> None:
+    """The workers' companions beat (each started an hour before ``now``), and ``running`` heartbeats."""
+    with write_transaction(engine) as session:
+        for name in workers:
+            repo.beat_worker(session, name=name, pid=1, started_at=now - timedelta(hours=1), now=now)
+        if running is not None:
+            repo.heartbeat(session, job_id=running[0], attempt=running[1], lease_seconds=30, now=now)
+
+
+def test_a_backlog_behind_a_busy_worker_is_not_resent(
+    engine: Engine, settings: Settings, new_job: Callable[..., Job], start_job: Start, at: Clock
+) -> None:
+    running = start_job(now=at(0))  # claimed by w1, which trains for the whole test
+    head = new_job(name="first in line", priority=1, now=at(0))
+    for n in range(49):
+        new_job(name=f"q{n}", now=at(0))
+    dispatch = Dispatcher()
+    for t in range(61, 1000, 15):  # a reaper pass every 15 s, long past the 60 s window
+        _alive(engine, at(t), "w1", running=running)
+        assert run(engine, settings, at(t), dispatch).redispatched <= 1
+    assert {job_id for job_id, _ in dispatch.sent} == {head.id}  # only the job first in line
+    assert len(dispatch.sent) <= 5  # 60 s, then doubling up to 200 s: 60, 180, 380, 580, 780
+
+
+def test_a_moving_queue_resends_nothing(
+    engine: Engine, settings: Settings, new_job: Callable[..., Job], start_job: Start, at: Clock
+) -> None:
+    for n in range(5):
+        new_job(name=f"q{n}", now=at(0))
+    running = start_job(new_job(name="claimed just now", priority=9, now=at(0)), now=at(50))
+    _alive(engine, at(100), "w1", "w2", running=running)  # w2 idle, but a claim came 50 s ago
+    assert run(engine, settings, at(100)).redispatched == 0
+
+
+def test_a_stalled_queue_with_an_idle_worker_resends_every_message(
+    engine: Engine, settings: Settings, new_job: Callable[..., Job], at: Clock, load
+) -> None:  # type: ignore[no-untyped-def]
+    jobs = [new_job(name=f"q{n}", now=at(0)) for n in range(3)]  # the broker restarted: messages lost
+    _alive(engine, at(61), "w1")
+    dispatch = Dispatcher()
+    assert run(engine, settings, at(61), dispatch).redispatched == 3
+    assert sorted(dispatch.sent) == sorted((job.id, 1) for job in jobs)
+    assert run(engine, settings, at(62), dispatch).redispatched == 0  # each waits its backoff again
+    assert load(jobs[0].id).dispatch_count == 2
+
+
+def test_a_worker_younger_than_the_window_is_not_taken_for_idle(
+    engine: Engine, settings: Settings, new_job: Callable[..., Job], at: Clock
+) -> None:
+    head = new_job(name="first in line", priority=1, now=at(0))
+    for n in range(4):
+        new_job(name=f"q{n}", now=at(0))
+    with write_transaction(engine) as session:  # started 11 s ago: it may not have taken a message yet
+        repo.beat_worker(session, name="w1", pid=1, started_at=at(50), now=at(61))
+    dispatch = Dispatcher()
+    assert run(engine, settings, at(61), dispatch).redispatched == 1
+    assert dispatch.sent == [(head.id, 1)]
