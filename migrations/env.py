@@ -28,6 +28,7 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = metadata
+MIGRATION_WAIT_MS = 300_000
 
 
 def _database_url() -> str:
@@ -63,7 +64,9 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run_on(connection)
         return
-    engine = make_engine(_database_url(), sqlite_foreign_keys=False)
+    # A SQLite migrator waits for the one migrating before it (BEGIN IMMEDIATE) for as long as the
+    # whole chain may take on a loaded machine, not the 30 s a request would wait.
+    engine = make_engine(_database_url(), sqlite_foreign_keys=False, busy_timeout_ms=MIGRATION_WAIT_MS)
     try:
         with write_bind(engine).connect() as connection:
             _run_on(connection)

@@ -348,7 +348,10 @@ def test_stateful_sequences(fuzz_schema: Any, seeded: Seeded) -> None:
     assert any(role == "viewer" and status == 403 for role, _, status in called)  # roles are enforced
     reached = {op for _, op, status in called if status < 300}
     assert len({op for op in reached if "{job_id}" in op}) >= 2, reached  # real or chained job ids
-    assert {op for op in reached if "{upload_id}" in op}, reached  # real upload ids
+    # Real upload ids, in any phase: with about fifty operations a stateful run need not draw an
+    # upload read whose id the coin made real (and a DELETE along a link may remove one first).
+    uploads_reached = {op for _, op, status in TALLY.calls if status < 300 and "{upload_id}" in op}
+    assert uploads_reached, reached
 
 
 def called_all(labels: list[str]) -> bool:
