@@ -192,8 +192,10 @@ def fuzz_schema(fuzz_settings: ApiSettings, seeded: Seeded) -> Iterator[Any]:
             "auth": {"openapi": {"ApiKey": {"bearer": seeded.secrets[keys.Role.ADMIN.value]}}},
             "request-timeout": 5,
             "max-stream-events": 6,
-            # A job's stream stays open until the job ends: read what comes in half a second, no more.
-            "operations": [{"include-path": "/jobs/{job_id}/stream", "request-timeout": 0.5}],
+            # A job's stream stays open until the job ends; keep-alives come every 0.1 s, so a read
+            # waits at most this long. 2 s, not 0.5: on a loaded CI box the answer's headers alone
+            # once took longer than half a second (a ReadTimeout, no finding about the API).
+            "operations": [{"include-path": "/jobs/{job_id}/stream", "request-timeout": 2.0}],
             "generation": {"max-examples": EXAMPLES, "database": "none"},
             # Schema-valid is not always acceptable: a data_root that does not exist, a reused
             # Idempotency-Key, … are documented 422s the schema cannot express.
