@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -23,14 +23,9 @@ from ocec_engine.data import load_dataset
 from ocec_engine.normalize import normalize
 from ocec_engine.synthetic import make_dataset
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-def _best_of(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+from benchmarks.timing import best_of
 
 
 def main() -> None:
@@ -54,14 +49,14 @@ def main() -> None:
         cached = load_dataset(path, cache_dir=Path(tmp) / "cache")
         assert cached.meta["cache"] == "hit"
         figures["cache_hit_load_s"] = round(
-            _best_of(lambda: load_dataset(path, cache_dir=Path(tmp) / "cache"), 3), 4
+            best_of(lambda: load_dataset(path, cache_dir=Path(tmp) / "cache"), 3), 4
         )
     x = data.train_x[: args.batch].float().div(255)
     for policy in AugmentPolicy:
         step = functools.partial(Augmenter(policy), x, torch.Generator().manual_seed(0))
-        figures[f"augment_ms_per_batch_{policy}"] = round(_best_of(step, 20) * 1000, 2)
+        figures[f"augment_ms_per_batch_{policy}"] = round(best_of(step, 20) * 1000, 2)
     figures["normalize_ms_per_batch"] = round(
-        _best_of(lambda: normalize(data.train_x[: args.batch]), 20) * 1000, 3
+        best_of(lambda: normalize(data.train_x[: args.batch]), 20) * 1000, 3
     )
     figures["batch"] = args.batch
     for key, value in figures.items():

@@ -11,9 +11,8 @@ machine and its load.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +23,9 @@ from ocec_engine.evaluation.bootstrap import bootstrap
 from ocec_engine.model import ModelConfig, build_model
 from ocec_engine.synthetic import make_dataset
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-def _best_of(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+from benchmarks.timing import best_of
 
 
 def main() -> None:
@@ -53,10 +47,10 @@ def main() -> None:
             def run(data: Path = data, n: int = n) -> object:
                 return evaluate_to_dir(ckpt, data, root / f"out{n}", bootstrap=a.bootstrap)
 
-            seconds = _best_of(run, a.repeats)
+            seconds = best_of(run, a.repeats)
             scores = np.load(root / f"out{n}" / "scores.npz")
             s, y = scores["scores"], scores["labels"]
-            boot = _best_of(lambda s=s, y=y: bootstrap(s, y, 0.5, a.bootstrap, seed=0), a.repeats)
+            boot = best_of(lambda s=s, y=y: bootstrap(s, y, 0.5, a.bootstrap, seed=0), a.repeats)
             print(f"n={n}: evaluate_to_dir {seconds:.3f} s (bootstrap {a.bootstrap}: {boot:.3f} s)")
 
 
