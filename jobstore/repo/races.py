@@ -60,6 +60,10 @@ class Status(StrEnum):
     WINNER = "winner"
 
 
+# A candidate still in the race: it can be promoted, and a promotion cuts the others in it.
+CAN_WIN = (Status.RUNNING, Status.WAITING, Status.FINISHED)
+
+
 @dataclass
 class RaceChange:
     race: Race
@@ -294,10 +298,10 @@ def _promote(
 ) -> None:
     name = str(params["candidate"])
     entry = find_candidate(change.race, name)
-    if entry["status"] not in (Status.RUNNING, Status.FINISHED, Status.WAITING):
+    if entry["status"] not in CAN_WIN:
         raise RaceConflictError(change.race.job_id, f"candidate {name} is {entry['status']}; it cannot win")
     for other in change.race.candidates:
-        if other["name"] != name and other["status"] in (Status.RUNNING, Status.WAITING, Status.FINISHED):
+        if other["name"] != name and other["status"] in CAN_WIN:
             why = f"{name} promoted by {actor}: {reason}"
             cut_candidate(session, change, other["name"], actor=actor, reason=why, now=now)
     _update(change.race, name, protected=True, reason=f"promoted by {actor}: {reason}")
