@@ -19,9 +19,12 @@ Printed, from the database afterwards (never from the workers' own say-so):
   Order is strict priority (then first queued), without ageing: a lower priority waits for every
   higher-priority job queued before its turn, so its wait is bounded by the work queued above it;
 - **nothing lost or run twice**: every job succeeded, with exactly one attempt, one live metrics row
-  per epoch and no superseded row; the reaper's re-dispatches (duplicate messages) are counted.
+  per epoch and no superseded row; the reaper's re-dispatches (duplicate messages) are counted;
+- **what one job costs a worker**: its attempt, claim → end (the runner, the hooks' writes, the
+  engine), and the gap between one attempt's end and the same worker's next claim (the pool child
+  exits, a fresh one is forked and started, the next message is taken).
 
-    python benchmarks/query_scale.py                        # 2,000 jobs, 4 workers
+    python benchmarks/queue_scale.py                        # 2,000 jobs, 4 workers
     python benchmarks/queue_scale.py --quick                # 200 jobs, 2 workers
     python benchmarks/queue_scale.py --quick --jobs 40      # what tests/benchmarks runs
 """
@@ -29,6 +32,7 @@ Printed, from the database afterwards (never from the workers' own say-so):
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -40,6 +44,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +82,8 @@ class Outcome:
     extra_attempts: int = 0  # attempts beyond one per job
     bad_metrics: int = 0  # jobs without exactly one live row per epoch, or with superseded rows
     redispatched: int = 0
+    spans: list[float] = field(default_factory=list)  # each attempt, claim -> end, seconds
+    turnovers: list[float] = field(default_factory=list)  # attempt end -> same worker's next claim
 
 
 def main(argv: list[str] | None = None) -> Outcome:
@@ -238,6 +245,7 @@ def collect(db: Engine, args: argparse.Namespace, wall: float) -> Outcome:
         job = jobs[job_id]
         assert job.queued_at is not None
         outcome.claims.append((attempt.started_at, job.priority, job.queued_at, job_id))
+    outcome.spans, outcome.turnovers = service_times(attempts)
     outcome.unfinished = dict(Counter(j.state for j in jobs.values() if j.state != "succeeded"))
     per_job: dict[str, list[tuple[int, bool]]] = defaultdict(list)
     for job_id, epoch, superseded in rows:
@@ -246,6 +254,22 @@ def collect(db: Engine, args: argparse.Namespace, wall: float) -> Outcome:
     ran = [job_id for job_id, job in jobs.items() if job.state != "queued"]  # all of them, unless timed out
     outcome.bad_metrics = sum(1 for job_id in ran if sorted(per_job[job_id]) != expected)
     return outcome
+
+
+def service_times(attempts: Sequence[Attempt]) -> tuple[list[float], list[float]]:
+    """(each attempt's claim -> end, each gap from an attempt's end to its worker's next claim)."""
+    spans, turnovers = [], []
+    by_worker: dict[str, list[Attempt]] = defaultdict(list)
+    for attempt in attempts:
+        if attempt.ended_at is not None:
+            spans.append((attempt.ended_at - attempt.started_at).total_seconds())
+        by_worker[attempt.worker].append(attempt)
+    for runs in by_worker.values():
+        runs.sort(key=lambda a: a.started_at)
+        for before, after in itertools.pairwise(runs):
+            if before.ended_at is not None:
+                turnovers.append((after.started_at - before.ended_at).total_seconds())
+    return spans, turnovers
 
 
 def inversions(claims: list[tuple[datetime, int, datetime, str]], workers: int) -> tuple[int, int]:
@@ -275,6 +299,9 @@ def report(outcome: Outcome, args: argparse.Namespace, command: str) -> str:
         f"| drained in | {outcome.wall:.1f} s |",
         f"| claims per second | {len(claims) / span:.2f} (first → last claim {span:.1f} s) |",
         f"| queue latency p50 / p99 / max | {_ms(waits)} |",
+        f"| one attempt, claim → end, p50 / p99 / max | {_ms(outcome.spans, 2)} |",
+        f"| a worker between jobs, attempt end → its next claim, p50 / p99 / max | "
+        f"{_ms(outcome.turnovers, 2)} |",
     ]
     by_priority: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     for claimed, priority, queued, _job in claims:
@@ -303,12 +330,12 @@ def report(outcome: Outcome, args: argparse.Namespace, command: str) -> str:
     return "\n".join(lines)
 
 
-def _ms(values: list[float]) -> str:
+def _ms(values: list[float], digits: int = 1) -> str:
     if not values:
         return "-"
     ordered = sorted(values)
     pick = [ordered[max(0, math.ceil(q * len(ordered)) - 1)] for q in (0.5, 0.99)]
-    return f"{pick[0]:.1f} / {pick[1]:.1f} / {ordered[-1]:.1f} s"
+    return f"{pick[0]:.{digits}f} / {pick[1]:.{digits}f} / {ordered[-1]:.{digits}f} s"
 
 
 if __name__ == "__main__":

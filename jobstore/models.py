@@ -112,6 +112,12 @@ class Attempt(SQLModel, table=True):
     """One run of a job by one worker process."""
 
     __tablename__ = "attempt"
+    # The reaper's queue view reads the latest claim and the latest end of any attempt
+    # (``repo.workers.queue_view``): an index each makes both a lookup, not a scan of every attempt.
+    __table_args__ = (
+        Index("ix_attempt_started_at", "started_at"),
+        Index("ix_attempt_ended_at", "ended_at"),
+    )
 
     job_id: str = Field(foreign_key="job.id", primary_key=True, max_length=32)
     number: int = Field(primary_key=True)

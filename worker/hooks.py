@@ -128,7 +128,12 @@ class DbHooks:
     def on_epoch_end(self, epoch_metrics: Any) -> None:
         row = epoch_row(dataclasses.asdict(epoch_metrics))
         self._at_boundary = True
-        self._write(lambda s: metrics.record_epoch(s, **self._key(), row=row), f"epoch {row.epoch} metrics")
+        held = self._held  # recorded by record_epoch itself, after its one fence
+
+        def work(session: Session) -> None:
+            metrics.record_epoch(session, **self._key(), row=row, checkpoints=held)
+
+        self._write(work, f"epoch {row.epoch} metrics", carries_held=True)
 
     def on_gate_check(self, check: Any) -> None:
         row = record_of(GateCheckRow, dataclasses.asdict(check))
@@ -199,13 +204,15 @@ class DbHooks:
             self._fenced = reason
             raise AttemptFenced(reason)
 
-    def _write(self, work: Callable[[Session], T], what: str) -> T:
+    def _write(self, work: Callable[[Session], T], what: str, *, carries_held: bool = False) -> T:
+        """``work`` in one retried transaction, after the held checkpoint records (the engine wrote
+        them first) unless ``work`` records them itself (``carries_held``)."""
         self._check_fenced()
-        held = self._held
+        held = [] if carries_held else self._held
 
         def with_held(session: Session) -> T:
-            for row in held:  # the epoch's checkpoint records first: the engine wrote them first
-                checkpoints.record_checkpoint(session, **self._key(), row=row)
+            if held:
+                checkpoints.record_checkpoints(session, **self._key(), rows=held)
             return work(session)
 
         try:

@@ -2,8 +2,11 @@
 
 Parent (Celery's MainProcess, never touches CUDA):
 
-- ``worker_ready``: remember the pool; start the companion process (``worker.reaper``): it beats
-  this node's presence, and reaps unless ``OCEC_WORKER_REAPER=0``.
+- ``worker_init`` (before the pool starts): import what every job's child imports, so each fork
+  inherits it (``worker.pool_refill``; nothing that loads torch).
+- ``worker_ready``: remember the pool and have it replace a finished child at once
+  (``worker.pool_refill``); start the companion process (``worker.reaper``): it beats this node's
+  presence, and reaps unless ``OCEC_WORKER_REAPER=0``.
 - ``worker_shutting_down`` (SIGTERM / first SIGINT = warm shutdown): send SIGTERM to the pool child
   running a job.
   Celery's warm shutdown then waits for the running task, which ends within one batch.
@@ -28,11 +31,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
 from celery.worker import state as worker_state
 
 from jobstore.parent_death import die_with_parent
-from worker import database, preemption
+from worker import database, pool_refill, preemption
 from worker.preemption import PREEMPT_SIGNAL
 from worker.reaper import reaper_enabled, start_companion, stop_companion
 
@@ -63,10 +72,17 @@ def connect(app: Celery) -> None:
     def on_child_start(**_: Any) -> None:
         install_child_handlers(main_pid)
 
+    def on_init(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is app:
+            missing = pool_refill.preload_for_children()
+            if missing:
+                log.info("not preloaded (not installed): %s", ", ".join(missing))
+
     def on_ready(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
             return
         parent.pool = getattr(sender, "pool", None)
+        pool_refill.refill_promptly(sender)
         node = str(getattr(sender, "hostname", None) or f"worker@{os.getpid()}")
         parent.reaper = start_companion(node, reap=reaper_enabled())
 
@@ -79,6 +95,7 @@ def connect(app: Celery) -> None:
         if getattr(sender, "app", None) is app and parent.reaper is not None:
             stop_companion(parent.reaper)
 
+    worker_init.connect(on_init, weak=False, dispatch_uid=f"{uid}.init")
     worker_process_init.connect(on_child_start, weak=False, dispatch_uid=f"{uid}.child")
     worker_ready.connect(on_ready, weak=False, dispatch_uid=f"{uid}.ready")
     worker_shutting_down.connect(on_shutting_down, weak=False, dispatch_uid=f"{uid}.shutting_down")

@@ -1,8 +1,9 @@
 """The Celery task: a thin shim that hands ``(job_id, attempt)`` to ``worker.runner``.
 
 The message carries nothing but the job's id and the attempt it was sent for; the database says
-what to run. The runner (and through it the engine and torch) is imported inside the task, in the
-pool child, so the worker's parent process never loads torch or CUDA.
+what to run. The engine (and through it torch) is imported inside the task, in the pool child, so
+the worker's parent process never loads torch or CUDA; the torch-free runner is imported here too,
+but a worker's parent has already loaded it before forking (``worker.pool_refill``).
 """
 
 from __future__ import annotations

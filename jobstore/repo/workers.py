@@ -100,7 +100,13 @@ def worker_live(
 ) -> bool:
     """Whether the node ``name`` lives, in the life that was already running at ``since`` (a node
     restarted after a job's claim does not run that job)."""
-    row = session.get(WorkerPresence, name)
+    return row_live(session.get(WorkerPresence, name), since=since, fresh_seconds=fresh_seconds, now=now)
+
+
+def row_live(
+    row: WorkerPresence | None, *, since: datetime, fresh_seconds: float, now: datetime | None = None
+) -> bool:
+    """``worker_live`` of a presence row already read (``repo.status_rows``)."""
     if row is None or row.role != PresenceRole.WORKER or row.started_at > since:
         return False
     return _live(row, now_or(now), fresh_seconds)
@@ -109,7 +115,10 @@ def worker_live(
 def queue_view(session: Session, *, now: datetime, after: timedelta, fresh: float) -> QueueView:
     """The queue as ``jobstore.resend`` sees it: the latest claim or attempt end, the live workers
     (beat within ``fresh`` seconds) and those of them live for ``after`` that run no job."""
-    claimed, ended = session.exec(select(func.max(Attempt.started_at), func.max(Attempt.ended_at))).one()
+    # One subquery per max: each is one index lookup on both databases (SQLite's min/max shortcut
+    # takes a lone aggregate only; ``max(a), max(b)`` in one select scans every attempt).
+    latest = [select(func.max(column)).scalar_subquery() for column in (Attempt.started_at, Attempt.ended_at)]
+    claimed, ended = session.exec(select(*latest)).one()
     rows = session.exec(select(WorkerPresence).where(WorkerPresence.role == PresenceRole.WORKER)).all()
     live = [row for row in rows if _live(row, now, fresh)]
     running = select(Job.lease_owner).where(Job.state == JobState.RUNNING)

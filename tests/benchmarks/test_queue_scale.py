@@ -28,6 +28,11 @@ def test_quick_run_claims_every_job_once_in_priority_order(capsys: pytest.Captur
     assert "| priority order (≤ 1 higher-priority jobs waiting at any claim) | respected: 0 inversions" in out
     assert f"| starvation | none: {JOBS} of {JOBS} jobs ran" in out
     assert "| lost or run twice | none: 0 lost, 0 extra attempts, 0 jobs with wrong metrics rows |" in out
+    assert len(outcome.spans) == JOBS  # one gap per job after each worker's first
+    assert JOBS - outcome.workers <= len(outcome.turnovers) <= JOBS - 1
+    assert re.search(
+        r"^\| one attempt, claim → end, p50 / p99 / max \| [\d.]+ / [\d.]+ / [\d.]+ s \|$", out, re.M
+    )
 
 
 def test_inversions_count_claims_passing_waiting_higher_priorities() -> None:
