@@ -1,7 +1,8 @@
 """The race's decision rule (successive halving), pure: no database, no clock.
 
-At a rung (an epoch of the budget) every live candidate is ranked by its val F1 at that epoch, ties
-broken by the lower val loss, then by name (so the order is total and repeatable); the best
+At a rung (an epoch of the budget) every live candidate that has reached it is ranked by its best val
+F1 up to that epoch (the model it would keep if it stopped there, as the winner is judged at the end),
+ties broken by the lower val loss, then by name (so the order is total and repeatable); the best
 ``ceil(n * keep_fraction)`` (at least one) go on, the rest are cut. A candidate an operator extended
 survives the rung whatever its rank. At the end the winner is the best finished candidate by its best
 val F1 (same tie rules) that is not below the retention floor on the source domain.
@@ -10,7 +11,7 @@ val F1 (same tie rules) that is not below the retention floor on the source doma
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -57,6 +58,25 @@ class Verdict:
     reason: str
     ranking: list[Standing] = field(default_factory=list)
     disqualified: list[str] = field(default_factory=list)
+
+
+def standing_at(
+    name: str, f1: Mapping[int, float], loss: Mapping[int, float], rung: int, *, protected: bool = False
+) -> Standing:
+    """A candidate's standing at ``rung`` from its per-epoch val F1 and loss: its best epoch up to the
+    rung (higher F1, then lower loss, then earlier), or no reading when it has none at the rung itself
+    (it ended before it). The best so far rather than the rung's own epoch: one noisy epoch neither
+    saves nor sinks a recipe (benchmarks/race.py measured both, docs/race.md)."""
+    if rung not in f1:
+        return Standing(name, None, None, rung, protected=protected)
+    best = min((e for e in f1 if e <= rung), key=lambda e: (-f1[e], loss.get(e, math.inf), e))
+    return Standing(name, f1[best], loss.get(best), best, protected=protected)
+
+
+def default_rungs(unfreeze: int, epochs: int) -> list[int]:
+    """Two rungs in the stage-2 part of the budget, a quarter and a half of the way (fewer when it is
+    too short to hold two distinct epochs in [unfreeze, epochs))."""
+    return sorted({r for k in (1, 2) if unfreeze <= (r := unfreeze + (epochs - unfreeze) * k // 4) < epochs})
 
 
 def rank(standings: Sequence[Standing]) -> list[Standing]:

@@ -29,10 +29,11 @@ from sqlmodel import Session, col, select
 
 from jobstore.db import TransactionFactory
 from jobstore.events import Actor, EventKind
-from jobstore.halving import Cut, Standing, leader_cut, pick_winner, rung_cut
+from jobstore.halving import Cut, Standing, leader_cut, pick_winner, rung_cut, standing_at
 from jobstore.models import EpochMetric, Job, Race
 from jobstore.repo.events import append_event
 from jobstore.repo.races import (
+    IN_PLAY,
     LIVE_RACE,
     RaceChange,
     RaceState,
@@ -41,6 +42,7 @@ from jobstore.repo.races import (
     cut_candidate,
     lock_race,
     metric_at,
+    readings_until,
     start_candidate,
 )
 from jobstore.spec import RaceSpec
@@ -48,8 +50,6 @@ from jobstore.states import TERMINAL, JobState
 from jobstore.tasknames import Dispatch
 
 log = logging.getLogger(__name__)
-
-IN_PLAY = (Status.RUNNING, Status.WAITING)
 
 
 @dataclass
@@ -137,8 +137,8 @@ def _sync(session: Session, race: Race) -> None:
 
 def _rungs(session: Session, change: RaceChange, spec: RaceSpec, now: datetime) -> None:
     race = change.race
-    while race.next_rung < len(spec.rungs):
-        rung = spec.rungs[race.next_rung]
+    while race.next_rung < len(spec.rung_epochs):
+        rung = spec.rung_epochs[race.next_rung]
         pool = _standings_at(session, race, rung)
         if pool is None:
             return  # someone has not reached the rung yet
@@ -166,11 +166,9 @@ def _standings_at(session: Session, race: Race, epoch: int, *, wait: bool = True
         if entry["status"] not in (Status.RUNNING, Status.FINISHED):
             continue
         job = _job(session, entry)
-        row = metric_at(session, job.id, epoch)
-        if row is not None:
-            pool.append(
-                Standing(entry["name"], row.val_f1, row.val_loss, epoch, protected=entry["protected"])
-            )
+        f1, loss = readings_until(session, job.id, epoch)
+        if epoch in f1:
+            pool.append(standing_at(entry["name"], f1, loss, epoch, protected=entry["protected"]))
         elif wait and JobState(job.state) not in TERMINAL:
             return None
     return pool

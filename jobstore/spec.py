@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from jobstore.halving import default_rungs
 from jobstore.notify.urls import WebhookUrl
 from jobstore.text import check_safe
 
@@ -172,8 +173,12 @@ class JobCreate(JobSpec):
     @field_validator("race")
     @classmethod
     def _race_fits(cls, race: RaceSpec | None, info: ValidationInfo) -> RaceSpec | None:
-        if race is not None:
-            check_race(race, info.data)
+        if race is None:
+            return None
+        check_race(race, info.data)
+        if race.rungs is None:  # stored explicit, so the status shows where the cuts fall
+            unfreeze, epochs = info.data["unfreeze_backbone_epoch"], int(info.data["epochs"])
+            race = race.model_copy(update={"rungs": default_rungs(unfreeze, epochs)})
         return race
 
 
@@ -256,7 +261,11 @@ class RaceSpec(_Strict):
     candidates: list[RaceCandidate] = Field(
         default_factory=default_candidates, min_length=1, max_length=MAX_CANDIDATES
     )
-    rungs: list[Epochs] = Field(default_factory=list, max_length=32, description="epochs at which to halve")
+    rungs: list[Epochs] | None = Field(
+        default=None,
+        max_length=32,
+        description="epochs at which to halve (default: 1/4 and 1/2 into stage 2)",
+    )
     keep_fraction: Annotated[float, Field(gt=0, lt=1.0, allow_inf_nan=False)] = 0.5
     budget_sample_epochs: Annotated[int, Field(ge=1)] | None = None
     retention_floor: Annotated[float, Field(ge=0, le=1.0, allow_inf_nan=False)] | None = None
@@ -269,10 +278,15 @@ class RaceSpec(_Strict):
             raise ValueError(f"candidate names must be unique, got {names}")
         return value
 
+    @property
+    def rung_epochs(self) -> list[int]:
+        """The rungs as stored (a submitted race has them filled in, see ``JobCreate._race_fits``)."""
+        return self.rungs or []
+
     @field_validator("rungs")
     @classmethod
-    def _increasing(cls, value: list[int]) -> list[int]:
-        if any(b <= a for a, b in pairwise(value)):
+    def _increasing(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(b <= a for a, b in pairwise(value)):
             raise ValueError(f"rungs must be strictly increasing epochs, got {value}")
         return value
 
@@ -288,7 +302,7 @@ def check_race(race: RaceSpec, spec: dict[str, Any]) -> None:
         raise ValueError("race: needs unfreeze_backbone_epoch >= 2 (stage 1 is epochs 1 .. U-1)")
     if gate > epochs:
         raise ValueError("race: unfreeze_backbone_epoch must not exceed epochs")
-    for rung in race.rungs:
+    for rung in race.rungs or []:
         if not gate <= rung < epochs:
             raise ValueError(
                 f"race.rungs: {rung} is outside [unfreeze_backbone_epoch {gate}, epochs {epochs})"

@@ -25,7 +25,7 @@ from api.job_presets import PRESETS
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = Jinja2Templates(directory=PACKAGE / "templates")
 STATIC_DIR = PACKAGE / "static"
-ASSET_VERSION = "3"  # bump with the static files, so browsers drop cached copies
+ASSET_VERSION = "4"  # bump with the static files, so browsers drop cached copies
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 

@@ -18,6 +18,8 @@ from api.dispatch import dispatch_after_commit
 from api.errors import PROBLEM_RESPONSES, Responses, with_problems
 from api.schemas import RaceAddRequest, RaceCandidateRequest, RaceCommandRequest, RaceStatus
 from jobstore import repo
+from jobstore.models import Job
+from jobstore.race_service import retention_f1
 from jobstore.repo import RaceCommand
 
 router = APIRouter(prefix="/jobs", tags=["races"])
@@ -29,7 +31,11 @@ APPLIED: Responses = {
 
 def _status(session: SessionDep, job_id: str) -> RaceStatus:
     session.expire_all()
-    return RaceStatus.model_validate(repo.race_view(session, repo.get_race(session, job_id)))
+    view = repo.race_view(session, repo.get_race(session, job_id))
+    for entry in view["leaderboard"]:  # what the retention floor reads (docs/race.md)
+        job = session.get(Job, entry["job_id"]) if entry["job_id"] else None
+        entry["retention_f1"] = retention_f1(job) if job else None
+    return RaceStatus.model_validate(view)
 
 
 def _command(

@@ -54,6 +54,7 @@ from api.schemas.races import (
     RaceCandidateRequest,
     RaceCommandRequest,
     RaceStatus,
+    RaceSummary,
 )
 from api.schemas.uploads import UploadPublic, UploadsPage
 
@@ -94,6 +95,7 @@ __all__ = [
     "RaceCandidateRequest",
     "RaceCommandRequest",
     "RaceStatus",
+    "RaceSummary",
     "Reason",
     "RequiredReason",
     "RestoreStatus",

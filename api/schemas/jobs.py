@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from api.schemas.common import _Public
+from api.schemas.races import RaceSummary
 
 
 class JobLinks(BaseModel):
@@ -120,6 +121,9 @@ class JobStatus(JobPublic):
     baseline: BaselineStatus | None = Field(default=None, description="model A's score; null before epoch 1")
     disk_bytes: int | None = Field(
         default=None, description="bytes its run folder holds now (checkpoints, logs, exports)"
+    )
+    race: RaceSummary | None = Field(
+        default=None, description="a race's parent: the race's state (the job's own covers stage 1)"
     )
 
 

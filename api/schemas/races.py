@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from api.schemas.common import Reason, _Request
+from jobstore.repo.races import RaceState
 from jobstore.spec import CandidateName, RaceCandidate
 
 
@@ -31,11 +32,26 @@ class RaceEntry(BaseModel):
     val_f1: float | None
     best_f1: float | None
     best_epoch: int | None
+    retention_f1: float | None = Field(
+        default=None, description="F1 of its best model on the source domain A; null: not evaluated"
+    )
+
+
+RACE_STATES = " | ".join(RaceState)  # for the descriptions: the race's states, named once
+
+
+class RaceSummary(BaseModel):
+    """What a race's parent job is part of: its own state covers the shared stage 1 only."""
+
+    state: str = Field(description=RACE_STATES)
+    winner: str | None = Field(description="the winning candidate's name, once there is one")
+    reason: str = Field(description="why the winner won (or why there is none)")
+    link: str = Field(description="the race's full status: leaderboard, rungs, budget")
 
 
 class RaceStatus(BaseModel):
     job_id: str = Field(description="the parent job: it ran stage 1 and holds the result")
-    state: str = Field(description="stage1 | racing | finished | stopped | failed")
+    state: str = Field(description=RACE_STATES)
     winner: str | None
     reason: str = Field(description="why the winner won (or why there is none)")
     budget: RaceBudget

@@ -60,8 +60,12 @@ class Status(StrEnum):
     WINNER = "winner"
 
 
+# Still to train (or training): what a rung waits for and what a stop cancels.
+IN_PLAY = (Status.RUNNING, Status.WAITING)
 # A candidate still in the race: it can be promoted, and a promotion cuts the others in it.
-CAN_WIN = (Status.RUNNING, Status.WAITING, Status.FINISHED)
+CAN_WIN = (*IN_PLAY, Status.FINISHED)
+# What an extend accepts: one in play survives its next rung, a cut one is resumed.
+EXTENDABLE = (*IN_PLAY, Status.CUT)
 
 
 @dataclass
@@ -194,6 +198,16 @@ def metric_at(session: Session, job_id: str, epoch: int) -> EpochMetric | None:
     return session.exec(query).first()
 
 
+def readings_until(session: Session, job_id: str, epoch: int) -> tuple[dict[int, float], dict[int, float]]:
+    """A job's live val F1 and val loss per epoch up to ``epoch`` (what a rung ranks it by)."""
+    query = select(EpochMetric.epoch, EpochMetric.val_f1, EpochMetric.val_loss).where(
+        EpochMetric.job_id == job_id, EpochMetric.epoch <= epoch, col(EpochMetric.superseded).is_(False)
+    )
+    rows = session.exec(query).all()
+    f1 = {e: v for e, v, _ in rows if v is not None}  # a row without a reading is no reading
+    return f1, {e: loss for e, _, loss in rows if loss is not None and e in f1}
+
+
 def race_view(session: Session, race: Race) -> dict[str, Any]:
     """The race's status: state, winner and why, budget, rung decisions and the leaderboard."""
     board = []
@@ -212,11 +226,12 @@ def race_view(session: Session, race: Race) -> dict[str, Any]:
     board.sort(key=lambda row: (row["status"] != Status.WINNER, -(row["best_f1"] or -1.0), row["candidate"]))
     spec = RaceSpec.model_validate(race.plan["race"])
     budget = {"used_sample_epochs": race.sample_epochs, "total_sample_epochs": spec.budget_sample_epochs}
+    rungs = spec.rung_epochs
     return {
         "job_id": race.job_id, "state": race.state, "winner": race.winner, "reason": race.reason,
         "budget": budget,
-        "rungs": spec.rungs, "keep_fraction": spec.keep_fraction, "retention_floor": spec.retention_floor,
-        "next_rung": spec.rungs[race.next_rung] if race.next_rung < len(spec.rungs) else None,
+        "rungs": rungs, "keep_fraction": spec.keep_fraction, "retention_floor": spec.retention_floor,
+        "next_rung": rungs[race.next_rung] if race.next_rung < len(rungs) else None,
         "decisions": race.rungs, "leaderboard": board, "stage1_epochs": race.plan["stage1_epochs"],
         "created_at": race.created_at, "updated_at": race.updated_at, "finished_at": race.finished_at,
     }  # fmt: skip
@@ -280,7 +295,7 @@ def _stop(
     session: Session, change: RaceChange, params: dict[str, Any], actor: str, reason: str, now: datetime
 ) -> None:
     for entry in change.race.candidates:
-        if entry["status"] in (Status.RUNNING, Status.WAITING):
+        if entry["status"] in IN_PLAY:
             cut_candidate(
                 session, change, entry["name"], actor=actor, reason=f"race stopped: {reason}", now=now
             )
@@ -322,7 +337,7 @@ def _extend(
             )
         job, attempt = request_resume(session, job, selector="last", actor=actor, reason=why, now=now)
         change.sends.append((job.id, attempt))
-    elif entry["status"] not in (Status.RUNNING, Status.WAITING):
+    elif entry["status"] not in IN_PLAY:
         raise RaceConflictError(
             change.race.job_id, f"candidate {name} is {entry['status']}; nothing to extend"
         )

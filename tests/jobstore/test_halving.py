@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from jobstore.halving import Standing, keep_count, leader_cut, pick_winner, rung_cut
+from jobstore.halving import (
+    Standing,
+    default_rungs,
+    keep_count,
+    leader_cut,
+    pick_winner,
+    rung_cut,
+    standing_at,
+)
 
 
 def s(name: str, f1: float | None, loss: float | None = None, **kw: object) -> Standing:
@@ -65,3 +73,29 @@ def test_no_winner_when_nothing_finished_or_all_are_below_the_floor() -> None:
     assert pick_winner([]).winner is None
     verdict = pick_winner([s("a", 0.9, retention_f1=0.1)], retention_floor=0.5)
     assert verdict.winner is None and "below the retention floor" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("unfreeze", "epochs", "rungs"), [(11, 40, [18, 25]), (2, 4, [2, 3]), (3, 4, [3]), (3, 3, [])]
+)
+def test_default_rungs_fall_a_quarter_and_a_half_into_stage_2(
+    unfreeze: int, epochs: int, rungs: list[int]
+) -> None:
+    assert default_rungs(unfreeze, epochs) == rungs  # never outside [unfreeze, epochs)
+
+
+def test_a_rung_ranks_the_best_epoch_so_far_not_the_rungs_own() -> None:
+    f1, loss = {4: 0.70, 5: 0.82, 6: 0.78}, {4: 0.5, 5: 0.3, 6: 0.4}
+    dipped = standing_at("dipped", f1, loss, 6)
+    assert (dipped.val_f1, dipped.val_loss, dipped.epoch) == (
+        0.82,
+        0.3,
+        5,
+    )  # one noisy epoch does not sink it
+    steady = standing_at("steady", {4: 0.79, 5: 0.80, 6: 0.81}, {4: 0.4, 5: 0.4, 6: 0.4}, 6)
+    assert rung_cut([steady, dipped], rung=6, keep_fraction=0.5).kept == ["dipped"]
+    assert (
+        standing_at("later", f1, loss, 5).val_f1 == 0.82 and standing_at("early", f1, loss, 4).val_f1 == 0.70
+    )
+    gone = standing_at("ended", {4: 0.9}, {4: 0.1}, 6, protected=True)  # ended before the rung: no reading
+    assert gone.val_f1 is None and gone.protected

@@ -1,7 +1,8 @@
 // Operator controls of the job page. Every action opens one dialog that states exactly what will
 // happen (computed from the job's status, spec and checkpoints), asks for a reason, and shows the
 // API's problem (409, 422, ...) if the server refuses. Buttons are enabled only in the states where
-// the API allows the action (docs/api.md, Control).
+// the API allows the action (docs/api.md, Control). A bar marked ``data-operator-only`` (the race's
+// commands) is hidden from a viewer instead.
 
 import { ApiError, describe, jobUrl, newKey, pageUrl, post } from "./api.js";
 import { $, $$, h, toast } from "./dom.js";
@@ -62,27 +63,27 @@ function fromOptions(checkpoints, fallback) {
 
 // ---- form fields ----------------------------------------------------------------------------
 
-function field(name, label, input, hint) {
+export function field(name, label, input, hint) {
   return h("label", { class: "field", "data-field": name }, h("span", {}, label), input, hint ? h("small", { class: "hint" }, hint) : null, h("small", { class: "field-error" }));
 }
 
-function select(name, label, options) {
+export function select(name, label, options) {
   const input = h("select", { name }, options.map((o) => h("option", { value: o.value, selected: o.selected || false }, o.text)));
   return field(name, label, input);
 }
 
-function number(name, label, { placeholder = "", type = "float", value = "", hint } = {}) {
+export function number(name, label, { placeholder = "", type = "float", value = "", hint } = {}) {
   const input = h("input", { name, inputmode: "decimal", placeholder, value: String(value), "data-type": type });
   return field(name, label, input, hint);
 }
 
-function text(name, label, value = "") {
+export function text(name, label, value = "") {
   return field(name, label, h("input", { name, value, maxlength: "200" }));
 }
 
 // ---- the actions ------------------------------------------------------------------------------
 
-const ACTIONS = {
+export const JOB_ACTIONS = {
   stage: {
     title: "Force the next stage",
     confirm: "Force stage",
@@ -241,14 +242,19 @@ const ACTIONS = {
 };
 
 export class Controls {
-  /** ctx: {job(), checkpoints(), mayOperate(), onDone(action, result)} */
-  constructor(bar, dialog, ctx) {
-    this.bar = bar;
+  /**
+   * bars: the elements holding the action buttons; ctx: {job(), checkpoints(), race(), mayOperate(),
+   * onDone(action, result)}; actions: name -> {title, allowed, why, fields, summary, send, done}.
+   */
+  constructor(bars, dialog, ctx, actions = JOB_ACTIONS) {
+    this.bars = bars;
+    this.buttons = bars.flatMap((bar) => $$("button[data-action]", bar));
     this.dialog = dialog;
     this.form = $("form", dialog);
     this.ctx = ctx;
+    this.actions = actions;
     this.action = null;
-    for (const button of $$("button[data-action]", bar)) button.addEventListener("click", () => this.open(button.dataset.action));
+    for (const button of this.buttons) button.addEventListener("click", () => this.open(button.dataset.action));
     for (const close of $$("[data-close]", dialog)) close.addEventListener("click", () => dialog.close());
     this.form.addEventListener("input", () => this.refreshSummary());
     this.form.addEventListener("change", () => this.refreshSummary());
@@ -259,7 +265,7 @@ export class Controls {
   }
 
   context() {
-    return { checkpoints: this.ctx.checkpoints() };
+    return { checkpoints: this.ctx.checkpoints(), race: this.ctx.race ? this.ctx.race() : null };
   }
 
   /** Enable the buttons the job's state allows; say why the others are off. */
@@ -267,17 +273,18 @@ export class Controls {
     const job = this.ctx.job();
     if (!job) return;
     const operator = this.ctx.mayOperate();
-    for (const button of $$("button[data-action]", this.bar)) {
-      const action = ACTIONS[button.dataset.action];
+    for (const bar of this.bars) if ("operatorOnly" in bar.dataset) bar.hidden = !operator;
+    for (const button of this.buttons) {
+      const action = this.actions[button.dataset.action];
       const ok = operator && action.allowed(job, this.context());
       button.disabled = !ok;
-      button.title = !operator ? "your key is a viewer: steering needs an operator key" : ok ? action.title : action.why(job);
+      button.title = !operator ? "your key is a viewer: steering needs an operator key" : ok ? action.title : action.why(job, this.context());
     }
   }
 
   open(name) {
     const job = this.ctx.job();
-    const action = ACTIONS[name];
+    const action = this.actions[name];
     this.action = name;
     clearErrors(this.form);
     this.dialog.dataset.action = name;
@@ -301,7 +308,7 @@ export class Controls {
 
   refreshSummary() {
     if (!this.action) return;
-    const action = ACTIONS[this.action];
+    const action = this.actions[this.action];
     const values = this.values();
     if (action.visible) {
       for (const [name, show] of Object.entries(action.visible(values))) {
@@ -314,7 +321,7 @@ export class Controls {
 
   async submit() {
     const name = this.action;
-    const action = ACTIONS[name];
+    const action = this.actions[name];
     const job = this.ctx.job();
     const reason = $("#control-reason").value.replace(/\s+/g, " ").trim(); // one line: the API refuses line breaks
     clearErrors(this.form);

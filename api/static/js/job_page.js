@@ -2,15 +2,19 @@
 // GET /jobs/{id}/stream (Server-Sent Events) from the last event it has: metric rows grow the
 // charts, other events extend the timeline and refresh the status. The browser's EventSource
 // reconnects by itself with Last-Event-ID, so nothing is lost or repeated; the final `end` event
-// closes the stream and settles the page. A resume from the page reopens it.
+// closes the stream and settles the page. A resume from the page reopens it. A race's parent
+// (its log has race commands) shows the race panel, polled while the race is live: the parent's
+// own stream ends with stage 1.
 
 import { ApiError, all, api, describe, jobUrl, pageUrl } from "./api.js";
 import { LineChart, PALETTE } from "./chart.js";
-import { Controls } from "./controls.js";
+import { Controls, JOB_ACTIONS } from "./controls.js";
 import { renderPanel } from "./evaluation_panel.js";
 import { $, h, liveIndicator, replace, toast } from "./dom.js";
 import { FINAL_STATES, bytes, clock, duration, f1, g, stateLabel } from "./format.js";
 import { canOperate, showWhoami } from "./session.js";
+import { RACE_ACTIONS } from "./race_actions.js";
+import { RacePanel, raceLink, raceOf } from "./race_panel.js";
 import { STAGE_COLOURS, stageMarks } from "./stages.js";
 import { parseVisible } from "./text.js";
 import { Timeline } from "./timeline.js";
@@ -21,12 +25,14 @@ const EVENT_KINDS = [
   "created", "state_change", "stage_change", "gate_check", "epoch", "metrics_superseded",
   "command_requested", "command_delivered", "command_applied", "command_refused", "command_expired",
   "command_merged", "decision", "resume_requested", "restored", "redispatched", "forked", "note",
-  "pruned", "deleted",
+  "pruned", "deleted", "race_command", "race_rung", "race_finished",
 ];
 const STATUS_POLL_MS = 10000; // heartbeat age and ETA between events
+const RACE_POLL_MS = 5000; // a live race's board and its candidates' new epochs
 // The server thins a long run's metrics to about this many rows (min/max per bucket, stage edges
 // kept); rows the stream adds afterwards come whole.
 const CHART_POINTS = 400;
+const metricsOf = (id) => all(`${jobUrl(id)}/metrics?points=${CHART_POINTS}`, "after_epoch", "next_after_epoch");
 
 const model = {
   job: null,
@@ -48,12 +54,17 @@ const charts = {
   fisher: new LineChart($("#chart-fisher"), { title: "Fisher ratio" }),
 };
 const timeline = new Timeline($("#timeline"), $("#timeline-all"));
-const controls = new Controls($("#controls"), $("#control-dialog"), {
+const race = new RacePanel($("#race"), { metrics: metricsOf, trunk: () => sortedRows() });
+const controls = new Controls([$("#controls"), $("#race-controls")], $("#control-dialog"), {
   job: () => model.job,
   checkpoints: () => model.checkpoints,
+  race: () => race.race,
   mayOperate: () => canOperate(model.me),
-  onDone: () => refreshStatus(), // a resumed job's stream is reopened by the status refresh
-});
+  onDone: (action, result) => {
+    if (action in RACE_ACTIONS) showRace(result); // a race command answers the race as it is now
+    else refreshStatus(); // a resumed job's stream is reopened by the status refresh
+  },
+}, { ...JOB_ACTIONS, ...RACE_ACTIONS });
 
 // ---- rendering -------------------------------------------------------------------------------
 
@@ -269,7 +280,7 @@ async function refreshCheckpoints() {
 }
 
 async function reloadMetrics() {
-  const rows = await all(`${base}/metrics?points=${CHART_POINTS}`, "after_epoch", "next_after_epoch");
+  const rows = await metricsOf(jobId);
   model.rows = new Map(rows.map((row) => [row.epoch, row]));
   renderCharts();
 }
@@ -283,6 +294,7 @@ async function loadChildren() {
 const statusSoon = throttle(refreshStatus, 300);
 const checkpointsSoon = throttle(refreshCheckpoints, 1000);
 const chartsSoon = throttle(renderCharts, 100);
+const raceSoon = throttle(refreshRace, 1000);
 
 function addEvents(events) {
   const fresh = events.filter((e) => !model.seen.has(e.seq));
@@ -322,6 +334,7 @@ function onEvent(event) {
   checkGap(event.seq);
   addEvents([event]);
   if (event.kind === "metrics_superseded") reloadMetrics().catch(() => null);
+  if (event.kind.startsWith("race_")) raceSoon();
   statusSoon();
   if (["command_applied", "state_change", "restored", "stage_change", "pruned", "deleted"].includes(event.kind)) checkpointsSoon();
 }
@@ -359,6 +372,25 @@ function openStream() {
   });
 }
 
+async function showRace(status) {
+  await race.show(status);
+  controls.update();
+}
+
+async function refreshRace() {
+  try {
+    await showRace(await api(`${base}/race`));
+  } catch (error) {
+    $("#page-error").textContent = describe(error);
+  }
+}
+
+/** A candidate's page links to its race; any other fork's parent answers no race. */
+async function loadRaceLink(parentId) {
+  const parentRace = await raceOf(parentId);
+  if (parentRace) raceLink($("#race-link"), parentRace, jobId);
+}
+
 /** The job's own evaluation (written by its worker when it ends): shown once there is a report. */
 async function loadEvaluation() {
   const evaluation = await api(`${base}/evaluation`);
@@ -377,7 +409,7 @@ async function init() {
     // events before metrics: a row recorded in between is then in the metrics (the stream starts
     // after the last event read), never in neither
     const [job, events] = await Promise.all([api(base), all(`${base}/events`, "after", "next_after")]);
-    const rows = await all(`${base}/metrics?points=${CHART_POINTS}`, "after_epoch", "next_after_epoch");
+    const rows = await metricsOf(jobId);
     model.job = job;
     model.fetchedAt = Date.now();
     model.rows = new Map(rows.map((row) => [row.epoch, row]));
@@ -393,6 +425,8 @@ async function init() {
   renderCharts();
   refreshCheckpoints();
   loadChildren().catch(() => null);
+  if (model.events.some((e) => e.kind === "race_command")) refreshRace();
+  if (model.job.parent_job_id) loadRaceLink(model.job.parent_job_id).catch(() => null);
   loadEvaluation().catch((error) => { $("#page-error").textContent = describe(error); });
   if (FINAL_STATES.includes(model.job.state)) {
     // nothing more will come unless someone resumes it: the status poll notices that
@@ -407,6 +441,9 @@ async function init() {
   setInterval(() => {
     if (!document.hidden) refreshStatus();
   }, STATUS_POLL_MS);
+  setInterval(() => {
+    if (race.live && !document.hidden) refreshRace();
+  }, RACE_POLL_MS);
 }
 
 init();

@@ -65,12 +65,18 @@ def test_a_race_runs_stage_1_once_then_forks_a_child_per_candidate(
     [listed] = client.get("/jobs", params={"parent": parent["id"]}).json()["data"]
     control = client.get(f"/jobs/{listed['id']}").json()
     assert control["spec"]["freeze_backbone"] is False and control["spec"]["pretrain"] == job_body["pretrain"]
+    assert control["race"] is None  # a candidate is an ordinary job
+    assert client.get(f"/jobs/{parent['id']}").json()["race"]["state"] == "stage1"
 
     finish_stage1(engine, parent["id"])
     sent = advance(engine)
 
     race = client.get(f"/jobs/{parent['id']}/race").json()
     assert race["state"] == "racing" and len(sent) == 3
+    status = client.get(f"/jobs/{parent['id']}").json()  # stage 1 is done; the race is not
+    assert status["state"] == "succeeded" and status["race"] == {
+        "state": "racing", "winner": None, "reason": race["reason"], "link": f"/jobs/{parent['id']}/race",
+    }  # fmt: skip
     listed = client.get("/jobs", params={"parent": parent["id"]}).json()["data"]
     children = [client.get(f"/jobs/{c['id']}").json() for c in listed]
     forks = {c["name"]: c for c in children if c["fork_from"].get("from")}
@@ -105,6 +111,16 @@ def test_a_bad_race_is_refused_naming_the_field(
     response = client.post("/jobs", json=body)
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == field
+
+
+def test_a_race_without_rungs_is_stored_with_the_default_ones(
+    client: TestClient, job_body: dict[str, Any]
+) -> None:
+    parent = client.post("/jobs", json={**job_body, "race": {}}).json()["id"]  # U = 4, 10 epochs
+    race = client.get(f"/jobs/{parent}/race").json()
+    assert race["rungs"] == [5, 7] and race["next_rung"] == 5  # a quarter and a half into stage 2
+    explicit = client.post("/jobs", json={**job_body, "name": "no-cuts", "race": {"rungs": []}}).json()["id"]
+    assert client.get(f"/jobs/{explicit}/race").json()["rungs"] == []  # asked for no halving
 
 
 def test_operator_commands_are_checked_logged_and_idempotent(
@@ -169,6 +185,7 @@ def test_a_spent_budget_leaves_the_leader_whose_model_becomes_the_result(
     assert race["state"] == "finished" and race["winner"] == "whole"
     top = client.get(f"/jobs/{parent}").json()
     assert top["best_f1"] == 0.8 and client.get(f"/jobs/{whole.job_id}/checkpoints").status_code == 200
+    assert (top["race"]["state"], top["race"]["winner"]) == ("finished", "whole")
     with write_transaction(engine) as session:
         assert repo.get_job(session, parent).best_checkpoint == f"{whole.job_id}/best.pt"
 
