@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,6 +48,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     if not _at_head(settings.database_url):
         log.warning("the database schema is not at the newest migration: /readyz answers 503 until it is")
+    if getattr(app.state, "freeze_heap", False):
+        # A served process keeps what it built at start for its whole life: out of the collector's
+        # sight, a full collection (set off by the many objects of a 500-row page) no longer walks
+        # it, which held such a read up to 200 ms (benchmarks/read_paths.py, docs/performance.md).
+        # Not in-process apps (tests, embedders): their heap is not the app's alone.
+        gc.collect()
+        gc.freeze()
     try:
         yield
     finally:

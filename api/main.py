@@ -124,7 +124,9 @@ def create_served_app() -> FastAPI:
     parent = multiprocessing.parent_process()
     if parent is not None and parent.pid is not None:
         die_with_parent(signal.SIGTERM, parent.pid)
-    return create_app()
+    served = create_app()
+    served.state.freeze_heap = True  # its lifespan moves the start-up heap out of the collector's way
+    return served
 
 
 app = create_app()

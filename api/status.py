@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from statistics import fmean
 from typing import Any
@@ -11,19 +12,21 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from api.schemas import BaselineStatus, GateStatus, JobLinks, JobPublic, JobStatus
+from api.schemas import BaselineStatus, GateStatus, JobLinks, JobPublic, JobStatus, RaceSummary
 from api.steering import forks_of, pending_decision, restore_of
 from jobstore import repo
-from jobstore.db import read_session
+from jobstore.db import read_connection
 from jobstore.disk import folder_bytes
 from jobstore.gates import gate_epoch, gate_settings
-from jobstore.models import Attempt, Job, utcnow
-from jobstore.repo.workers import presence, worker_live
+from jobstore.models import Job, utcnow
+from jobstore.repo.status_rows import StatusRows, status_rows
+from jobstore.repo.workers import presence, row_live
 from jobstore.settings import Settings
 from jobstore.spec import JobSpec, without_secrets
 from jobstore.states import JobState
 
 ETA_WINDOW = 5  # mean of the last few epoch durations: recent enough to follow a stage change
+ETA_STATES = frozenset({JobState.RUNNING, JobState.QUEUED})  # the only states with an ETA
 
 
 def links(job: Job) -> JobLinks:
@@ -47,7 +50,7 @@ def progress(job: Job) -> float:
 
 def eta_seconds(job: Job, recent_epoch_seconds: Sequence[float]) -> float | None:
     """Remaining epochs x the mean recent epoch time; None when nothing is left to estimate from."""
-    if JobState(job.state) not in (JobState.RUNNING, JobState.QUEUED) or not recent_epoch_seconds:
+    if JobState(job.state) not in ETA_STATES or not recent_epoch_seconds:
         return None
     remaining = max(0, job.epochs - job.epoch)
     return round(remaining * fmean(recent_epoch_seconds[-ETA_WINDOW:]), 1)
@@ -121,9 +124,12 @@ def baseline(job: Job) -> BaselineStatus | None:
     )
 
 
+PUBLIC_COLUMNS = tuple(JobPublic.model_fields.keys() - {"progress", "links"})  # also all these two read
+
+
 def _public_fields(job: Job) -> dict[str, Any]:
-    names = JobPublic.model_fields.keys() - {"progress", "links"}
-    return {name: getattr(job, name) for name in names} | {"progress": progress(job), "links": links(job)}
+    fields = {name: getattr(job, name) for name in PUBLIC_COLUMNS}
+    return fields | {"progress": progress(job), "links": links(job)}
 
 
 def _passed(check: dict[str, Any], last_f1: float | None, threshold: float) -> bool | None:
@@ -137,17 +143,18 @@ def _float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def worker_fields(session: Session, job: Job, settings: Settings, now: datetime) -> dict[str, bool | None]:
+def worker_fields(
+    rows: StatusRows, session: Session, settings: Settings, now: datetime
+) -> dict[str, bool | None]:
     """Whether the job's worker lives (running) or any does (queued), and whether its heartbeat is
     stale (older than two heartbeat periods: at least one beat is missing)."""
+    job = rows.job
     age = heartbeat_age(job, now)
     stale = None if age is None else age > 2 * settings.heartbeat_seconds
     state = JobState(job.state)
     if state is JobState.RUNNING:
-        attempt = session.get(Attempt, (job.id, job.attempt))
-        since = attempt.started_at if attempt is not None else now
-        owner, fresh = job.lease_owner or "", settings.lease_seconds
-        alive: bool | None = worker_live(session, name=owner, since=since, fresh_seconds=fresh, now=now)
+        since = rows.attempt.started_at if rows.attempt is not None else now
+        alive: bool | None = row_live(rows.worker, since=since, fresh_seconds=settings.lease_seconds, now=now)
     elif state is JobState.QUEUED:
         alive = bool(presence(session, fresh_seconds=settings.lease_seconds, now=now).live)
     else:
@@ -158,23 +165,42 @@ def worker_fields(session: Session, job: Job, settings: Settings, now: datetime)
 def load_status(session: Session, job: Job, settings: Settings | None = None) -> JobStatus:
     """The full status of ``job``: the row plus its queue position, recent epoch times, what its
     current attempt restored and the jobs forked from it; with ``settings``, its worker's liveness."""
-    seconds = repo.recent_epoch_seconds(
-        session, job_id=job.id, after_epoch=max(0, job.epoch - ETA_WINDOW), limit=ETA_WINDOW
-    )
+    return rows_status(session, replace(status_rows(session, job.id), job=job), settings)
+
+
+def rows_status(session: Session, rows: StatusRows, settings: Settings | None = None) -> JobStatus:
+    """``load_status`` of rows already read: only the queue position (queued), the recent epoch
+    times (running or queued: the ETA) and the forks (if any) take a query more."""
+    job, now = rows.job, utcnow()
+    seconds: list[float] = []
+    if JobState(job.state) in ETA_STATES:
+        after = max(0, job.epoch - ETA_WINDOW)
+        seconds = repo.recent_epoch_seconds(session, job_id=job.id, after_epoch=after, limit=ETA_WINDOW)
     base = status(
-        job, now=utcnow(), queue_position=repo.queue_position(session, job), recent_epoch_seconds=seconds
+        job, now=now, queue_position=repo.queue_position(session, job), recent_epoch_seconds=seconds
     )
-    update: dict[str, object] = {"restore": restore_of(session, job), "forks": forks_of(session, job)}
+    forks = forks_of(session, job) if rows.forked else []
+    update: dict[str, object] = {
+        "restore": restore_of(rows.attempt, job), "forks": forks, "race": race_of(rows),
+    }  # fmt: skip
     if settings is not None:
-        update |= worker_fields(session, job, settings, utcnow()) | {"disk_bytes": disk_bytes(job, settings)}
+        update |= worker_fields(rows, session, settings, now) | {"disk_bytes": disk_bytes(job, settings)}
     return base.model_copy(update=update)
 
 
+def race_of(rows: StatusRows) -> RaceSummary | None:
+    race = rows.race
+    if race is None:
+        return None
+    link = f"/jobs/{rows.job.id}/race"
+    return RaceSummary(state=race.state, winner=race.winner, reason=race.reason, link=link)
+
+
 def read_status(engine: Engine, job_id: str, settings: Settings) -> JobStatus:
-    """``load_status`` of the job ``job_id`` in a read session of its own (blocking: call it in a
-    worker thread), so a route does the whole read in one thread hop (JobNotFoundError: 404)."""
-    with read_session(engine) as session:
-        return load_status(session, repo.get_job(session, job_id), settings)
+    """The status of the job ``job_id`` in a read session of its own (blocking: call it in a worker
+    thread), so a route does the whole read in one thread hop (JobNotFoundError: 404)."""
+    with read_connection(engine) as connection, Session(connection) as session:
+        return rows_status(session, status_rows(connection, job_id), settings)
 
 
 def disk_bytes(job: Job, settings: Settings) -> int:

@@ -42,9 +42,8 @@ def pending_decision(job: Job) -> dict[str, Any] | None:
     }
 
 
-def restore_of(session: Session, job: Job) -> RestoreStatus | None:
+def restore_of(attempt: Attempt | None, job: Job) -> RestoreStatus | None:
     """The current attempt's confirmed restore (null while it has not confirmed one)."""
-    attempt = session.get(Attempt, (job.id, job.attempt))
     if attempt is None or attempt.restored_at is None:
         return None
     return RestoreStatus(

@@ -17,11 +17,18 @@ from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from jobstore.dialect import configure_sqlite, engine_kwargs, is_sqlite_url, write_bind
+from jobstore.dialect import (
+    NO_BEGIN,
+    SQLITE_BEGIN_OPTION,
+    configure_sqlite,
+    engine_kwargs,
+    is_sqlite_url,
+    write_bind,
+)
 from jobstore.settings import Settings, normalize_database_url
 
 TransactionFactory = Callable[[], AbstractContextManager[Session]]
@@ -54,6 +61,15 @@ def read_session(engine: Engine) -> Iterator[Session]:
     """A session for reads; whatever it did is rolled back when the block exits."""
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for hot reads of plain rows whose statements need no common snapshot (the key
+    look-up, a job's status): no ORM session, and on SQLite no BEGIN and ROLLBACK around them —
+    each statement reads a consistent snapshot by itself, and the two would double its cost."""
+    with engine.connect() as connection:
+        yield connection.execution_options(**{SQLITE_BEGIN_OPTION: NO_BEGIN})
 
 
 @contextmanager

@@ -29,6 +29,7 @@ POSTGRESQL = "postgresql"
 SQLITE_BEGIN_OPTION = "ocec_sqlite_begin"
 BEGIN_IMMEDIATE = "IMMEDIATE"
 BEGIN_DEFERRED = "DEFERRED"
+NO_BEGIN = ""  # reads of one statement each: SQLite gives each its own snapshot, no BEGIN needed
 
 # Any constant: the key of the PostgreSQL advisory lock held while migrating.
 _MIGRATION_LOCK_KEY = 0x0CEC_10B5
@@ -66,7 +67,8 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int, foreign_keys: bool
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, BEGIN_DEFERRED)
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode != NO_BEGIN:
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def write_bind(engine: Engine) -> Engine:
@@ -94,10 +96,14 @@ def _insert(dialect_name: str, table: Table) -> Any:
     raise NotImplementedError(f"unsupported database dialect {dialect_name!r}")
 
 
+def _values(stmt: Any, values: Mapping[str, Any] | None) -> Any:
+    return stmt if values is None else stmt.values(**values)
+
+
 def insert_ignore(
     dialect_name: str,
     table: Table,
-    values: Mapping[str, Any],
+    values: Mapping[str, Any] | None,
     *,
     index_elements: Sequence[str],
     where_false_column: str | None = None,
@@ -105,9 +111,10 @@ def insert_ignore(
     """``INSERT … ON CONFLICT (index_elements) [WHERE col is false] DO NOTHING``.
 
     ``where_false_column`` names the partial unique index's predicate column (see ``where_false``).
+    ``values`` None: the values come with each execution (a statement built once and reused).
     """
     index_where = _where_false_clause(dialect_name, where_false_column) if where_false_column else None
-    stmt = _insert(dialect_name, table).values(**values)
+    stmt = _values(_insert(dialect_name, table), values)
     result: Insert = stmt.on_conflict_do_nothing(index_elements=list(index_elements), index_where=index_where)
     return result
 
@@ -115,13 +122,14 @@ def insert_ignore(
 def upsert(
     dialect_name: str,
     table: Table,
-    values: Mapping[str, Any],
+    values: Mapping[str, Any] | None,
     *,
     index_elements: Sequence[str],
     update: Sequence[str],
 ) -> Insert:
-    """``INSERT … ON CONFLICT (index_elements) DO UPDATE SET <update columns> = excluded.<column>``."""
-    stmt = _insert(dialect_name, table).values(**values)
+    """``INSERT … ON CONFLICT (index_elements) DO UPDATE SET <update columns> = excluded.<column>``
+    (``values`` None: as for ``insert_ignore``)."""
+    stmt = _values(_insert(dialect_name, table), values)
     result: Insert = stmt.on_conflict_do_update(
         index_elements=list(index_elements), set_={name: stmt.excluded[name] for name in update}
     )

@@ -23,11 +23,17 @@ def bucket_count(points: int) -> int:
 
 def keep(stages: Sequence[int], values: Sequence[Values], points: int) -> list[int]:
     """Indexes (ascending) of the rows to keep; all of them when there are no more than ``points``."""
+    return keep_columns(stages, list(zip(*values, strict=True)), points)
+
+
+def keep_columns(stages: Sequence[int], values: Sequence[Values], points: int) -> list[int]:
+    """``keep`` of the values given column by column (one sequence per charted value, as long as
+    ``stages``): what a read of the columns gives without building a tuple per row."""
     total = len(stages)
     if total <= points:
         return list(range(total))
     kept = set(stage_edges(stages))
-    columns = [searchable(column) for column in zip(*values, strict=True)]
+    columns = [searchable(column) for column in values]
     buckets = bucket_count(points)
     for b in range(buckets):
         start, end = total * b // buckets, total * (b + 1) // buckets

@@ -29,7 +29,7 @@ from api.auth.problems import csrf_refused, forbidden, unauthenticated
 from api.auth.secret import session_secret
 from api.errors import ApiError, invalid_field
 from api.settings import ApiSettings
-from jobstore.db import read_session, write_transaction
+from jobstore.db import read_connection, read_session, write_transaction
 from jobstore.models import ApiKey
 from jobstore.repo import keys, sessions
 from jobstore.text import first_unsafe
@@ -153,8 +153,8 @@ def _bearer_actor(request: Request, settings: ApiSettings, authorization: str) -
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthenticated("the Authorization header must be 'Bearer <key>'", invalid=True)
-    presented = token.strip()
-    key = lookup(request, lambda session: keys.find_key(session, presented))
+    with read_connection(engine_of(request)) as connection:  # one statement: no session, no BEGIN
+        key = keys.find_key(connection, token.strip())
     if key is None:
         raise failed_key(request)
     touch(request, settings, key)

@@ -27,7 +27,7 @@ from api.paging import PageCursor, PageLimit, page_size
 from api.paths import PathKind, confine
 from api.schemas import JobsPage, JobStatus
 from api.settings import ApiSettings
-from api.status import load_status, public, read_status
+from api.status import PUBLIC_COLUMNS, load_status, public, read_status
 from jobstore import repo
 from jobstore.db import TransactionFactory, read_session
 from jobstore.disk import folder_bytes, remove_tree
@@ -143,7 +143,7 @@ async def list_jobs(
 
 def jobs_page(engine: Engine, filters: dict[str, Any]) -> JobsPage:
     with read_session(engine) as session:
-        page = repo.list_jobs(session, **filters)
+        page = repo.list_jobs(session, only=PUBLIC_COLUMNS, **filters)
     return JobsPage(data=[public(job) for job in page.items], next_cursor=page.next_cursor)
 
 

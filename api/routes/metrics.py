@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Row
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES
 from api.paging import page_size
-from api.schemas import CURSOR_MAX, MetricPublic, MetricsPage
+from api.schemas import CURSOR_MAX, MetricsPage
 from jobstore import repo
 from jobstore.db import read_session
 from jobstore.models import EpochMetric
@@ -53,16 +53,18 @@ def metrics_page(
         job = repo.get_job(session, job_id)  # 404 for an unknown id
         if points is not None:
             chart = repo.chart_metrics(session, job_id=job.id, points=points, after_epoch=after_epoch)
-            return MetricsPage(data=[MetricPublic.model_validate(r) for r in chart], next_after_epoch=None)
-        rows = repo.list_metrics(
+            return MetricsPage.model_validate({"data": [_fields(r) for r in chart], "next_after_epoch": None})
+        rows = repo.metric_rows(
             session, job_id=job.id, after_epoch=after_epoch, limit=size + 1,
             include_superseded=include_superseded,
         )  # fmt: skip
     page, next_after = _whole_epochs(rows, size)
-    return MetricsPage(data=[MetricPublic.model_validate(row) for row in page], next_after_epoch=next_after)
+    return MetricsPage.model_validate(
+        {"data": [_fields(row) for row in page], "next_after_epoch": next_after}
+    )
 
 
-def _whole_epochs(rows: list[EpochMetric], size: int) -> tuple[list[EpochMetric], int | None]:
+def _whole_epochs(rows: list[Row[Any]], size: int) -> tuple[list[Row[Any]], int | None]:
     """Cut a page at an epoch boundary (an epoch's superseded rows stay with it) when there is more."""
     if len(rows) <= size:
         return rows, None
@@ -70,3 +72,9 @@ def _whole_epochs(rows: list[EpochMetric], size: int) -> tuple[list[EpochMetric]
     if following.epoch == page[-1].epoch:  # the page would split an epoch: end it before that epoch
         page = [row for row in page if row.epoch < following.epoch] or page
     return page, page[-1].epoch
+
+
+def _fields(row: EpochMetric | Row[Any]) -> EpochMetric | dict[str, Any]:
+    """A chart row as the response model reads it fastest: a plain row as a dict (validating a
+    row's mapping or attributes costs about twice as much), an ORM object as it is."""
+    return dict(row._mapping) if isinstance(row, Row) else row

@@ -27,7 +27,7 @@ from jobstore.repo.commands import (
     settle_open_commands,
 )
 from jobstore.repo.decisions import Decision, DecisionAction, decide
-from jobstore.repo.events import FeedItem, append_event, feed, list_events, record_note
+from jobstore.repo.events import FeedItem, append_event, event_rows, feed, list_events, record_note
 from jobstore.repo.jobs import (
     CreateResult,
     JobPage,
@@ -53,6 +53,7 @@ from jobstore.repo.leases import (
 from jobstore.repo.metrics import (
     chart_metrics,
     list_metrics,
+    metric_rows,
     recent_epoch_seconds,
     record_epoch,
     supersede_after,
@@ -74,6 +75,7 @@ from jobstore.repo.resume import (
     resume_point,
 )
 from jobstore.repo.stages import record_gate_check, record_stage_change
+from jobstore.repo.status_rows import StatusRows, status_rows
 from jobstore.repo.transitions import mark_dispatched, requeue, transition
 from jobstore.repo.workers import (
     Presence,
@@ -102,6 +104,7 @@ __all__ = [
     "RaceState",
     "Restore",
     "Selector",
+    "StatusRows",
     "append_event",
     "automatic_resume_point",
     "beat_worker",
@@ -113,6 +116,7 @@ __all__ = [
     "decide",
     "decode_cursor",
     "encode_cursor",
+    "event_rows",
     "feed",
     "find_checkpoint",
     "finish_attempt",
@@ -131,6 +135,7 @@ __all__ = [
     "mark_dispatched",
     "mark_result",
     "mark_stopped",
+    "metric_rows",
     "open_commands",
     "parse_selector",
     "pending_commands",
@@ -153,6 +158,7 @@ __all__ = [
     "require_checkpoint",
     "resume_point",
     "settle_open_commands",
+    "status_rows",
     "supersede_after",
     "transition",
     "worker_live",

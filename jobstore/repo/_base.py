@@ -7,15 +7,39 @@ it, so decisions are made on the committed state, never on a stale copy held by 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlmodel import Session
+from sqlalchemy import Connection
+from sqlalchemy.orm import configure_mappers
+from sqlmodel import Session, SQLModel
 
 from jobstore.errors import FencedOutError, JobNotFoundError
 from jobstore.models import Job, utcnow
 from jobstore.states import JobState
 
 REASON_MAX = 2000
+
+Reader = Session | Connection  # hot reads take either: a plain connection skips the ORM session
+
+
+Model = TypeVar("Model", bound=SQLModel)
+
+
+def connection_of(reader: Reader) -> Connection:
+    """The connection a plain-row read runs on (a session's own, inside its transaction)."""
+    return reader.connection() if isinstance(reader, Session) else reader
+
+
+def detached(model: type[Model], columns: Mapping[str, Any]) -> Model:
+    """A plain row as its model, read-only: built without validation (these are the database's own
+    values) and without an ORM load, which costs more than the statement on a hot read. Never add
+    it to a session."""
+    configure_mappers()  # its attributes read through the mapper, set up on first ORM use (a no-op after)
+    # sqlmodel types what model_construct returns as its base class
+    built: Model = model.model_construct(**columns)  # type: ignore[assignment]
+    return built
 
 
 def now_or(now: datetime | None) -> datetime:

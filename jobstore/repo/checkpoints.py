@@ -13,8 +13,11 @@ are records too but never a resume point.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from sqlalchemy import case
 from sqlmodel import Session, col, select
@@ -22,7 +25,7 @@ from sqlmodel import Session, col, select
 from jobstore.dialect import upsert
 from jobstore.errors import CheckpointPrunedError, InvalidSelectorError, NoCheckpointError
 from jobstore.kinds import CheckpointKind
-from jobstore.models import CheckpointRecord
+from jobstore.models import CheckpointRecord, Job
 from jobstore.records import CheckpointRow
 from jobstore.repo._base import fence, now_or
 
@@ -68,28 +71,55 @@ def record_checkpoint(
     session: Session, *, job_id: str, attempt: int, row: CheckpointRow, now: datetime | None = None
 ) -> CheckpointRecord:
     """Fenced: insert or update the record of ``row.path``; point the job's last/best/onnx at it."""
-    now = now_or(now)
-    kind = CheckpointKind(row.kind)
     job = fence(session, job_id=job_id, attempt=attempt)
-    values = CheckpointRecord(
-        job_id=job_id, kind=kind.value, path=row.path, epoch=row.epoch, stage=row.stage, batch=row.batch,
-        attempt=attempt, val_f1=row.val_f1, size_bytes=row.size_bytes, sha256=row.sha256, created_at=now,
-    ).model_dump(exclude={"id"})  # fmt: skip
-    dialect = session.get_bind().dialect.name
-    session.exec(upsert(dialect, _table, values, index_elements=["job_id", "path"], update=_UPDATED))
-    if kind in (CheckpointKind.LAST, CheckpointKind.INTERRUPT):
-        job.last_checkpoint = row.path
-    elif kind == CheckpointKind.BEST:
-        job.best_checkpoint = row.path
-    elif kind == CheckpointKind.ONNX:
-        job.onnx_path = row.path
-    session.add(job)
-    record = session.exec(
+    store_checkpoints(session, job, [row], now=now)
+    return session.exec(
         select(CheckpointRecord)
         .where(CheckpointRecord.job_id == job_id, CheckpointRecord.path == row.path)
         .execution_options(populate_existing=True)
     ).one()
-    return record
+
+
+def record_checkpoints(session: Session, *, job_id: str, attempt: int, rows: Sequence[CheckpointRow]) -> None:
+    """Fenced: ``store_checkpoints`` (several records, one fence, one statement)."""
+    store_checkpoints(session, fence(session, job_id=job_id, attempt=attempt), rows)
+
+
+def store_checkpoints(
+    session: Session, job: Job, rows: Sequence[CheckpointRow], *, now: datetime | None = None
+) -> None:
+    """Insert or update the records of ``rows`` in order for ``job``'s attempt, and point the job's
+    last/best/onnx at them. Not fenced: the caller fenced ``job`` in this transaction.
+
+    Plain rows in one reused statement, not ORM objects: an epoch's records are written every epoch,
+    on the training thread (``benchmarks/epoch_overhead.py``)."""
+    if not rows:
+        return
+    values = [_values(job.id, job.attempt, row, now_or(now)) for row in rows]
+    session.connection().execute(_upsert(session.get_bind().dialect.name), values)
+    for row in rows:
+        kind = CheckpointKind(row.kind)
+        if kind in (CheckpointKind.LAST, CheckpointKind.INTERRUPT):
+            job.last_checkpoint = row.path
+        elif kind == CheckpointKind.BEST:
+            job.best_checkpoint = row.path
+        elif kind == CheckpointKind.ONNX:
+            job.onnx_path = row.path
+    session.add(job)
+
+
+def _values(job_id: str, attempt: int, row: CheckpointRow, now: datetime) -> dict[str, Any]:
+    return {
+        "job_id": job_id, "kind": CheckpointKind(row.kind).value, "path": row.path, "epoch": row.epoch,
+        "stage": row.stage, "batch": row.batch, "attempt": attempt, "val_f1": row.val_f1,
+        "size_bytes": row.size_bytes, "sha256": row.sha256, "superseded": False, "created_at": now,
+        "pruned_at": None,
+    }  # fmt: skip
+
+
+@cache
+def _upsert(dialect: str) -> Any:
+    return upsert(dialect, _table, None, index_elements=["job_id", "path"], update=_UPDATED)
 
 
 def list_checkpoints(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam
 from sqlmodel import Session, col, select
 
 from jobstore.errors import (
@@ -230,9 +230,16 @@ def pending_commands(session: Session, *, job_id: str) -> list[Command]:
 
 def has_pending(connection: Connection, *, job_id: str) -> bool:
     """Whether a command waits to be handed to the worker: one indexed read, no lock (the worker asks
-    at every epoch boundary and between batches, so it must cost next to nothing)."""
-    query = select(Command.id).where(Command.job_id == job_id, Command.status == CommandStatus.PENDING)
-    return connection.execute(query.limit(1)).first() is not None
+    at every epoch boundary and between batches, so it must cost next to nothing: the statement is
+    built once)."""
+    return connection.execute(_PENDING, {"job_id": job_id}).first() is not None
+
+
+_PENDING = (
+    select(Command.id)
+    .where(Command.job_id == bindparam("job_id"), Command.status == CommandStatus.PENDING)
+    .limit(1)
+)
 
 
 def list_commands(session: Session, *, job_id: str) -> list[Command]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Row, bindparam, insert, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -25,6 +25,14 @@ from jobstore.models import EpochMetric, Job, JobEvent
 from jobstore.repo._base import clip, fence, now_or
 
 _job = Job.__table__  # type: ignore[attr-defined]
+_event = JobEvent.__table__  # type: ignore[attr-defined]
+_NEXT_SEQ = (
+    update(_job)
+    .where(_job.c.id == bindparam("job"))
+    .values(event_seq=_job.c.event_seq + 1, updated_at=bindparam("now"))
+    .returning(_job.c.event_seq)
+)
+_INSERT = insert(_event).returning(_event.c.id)
 
 
 def append_event(
@@ -45,37 +53,35 @@ def append_event(
     to_stage: int | None = None,
     command_id: str | None = None,
 ) -> JobEvent:
-    """Append one event to ``job``'s log. ``attempt``/``epoch``/``stage`` default to the job's own."""
+    """Append one event to ``job``'s log. ``attempt``/``epoch``/``stage`` default to the job's own.
+
+    Plain statements built once, not an ORM insert: an event is written every epoch, on the
+    training thread (``benchmarks/epoch_overhead.py``). The returned event is not in the session."""
     now = now_or(now)
     session.flush()  # the job row must exist and carry the caller's changes
-    seq = session.exec(
-        update(_job)
-        .where(_job.c.id == job.id)
-        .values(event_seq=_job.c.event_seq + 1, updated_at=now)
-        .returning(_job.c.event_seq)
-    ).scalar_one()
+    connection = session.connection()
+    seq = connection.execute(_NEXT_SEQ, {"job": job.id, "now": now}).scalar_one()
     set_committed_value(job, "event_seq", seq)
     set_committed_value(job, "updated_at", now)
-    event = JobEvent(
-        job_id=job.id,
-        seq=seq,
-        kind=kind.value,
-        at=now,
-        actor=clip(actor, 255),
-        reason=clip(reason),
-        attempt=job.attempt if attempt is None else attempt,
-        epoch=job.epoch if epoch is None else epoch,
-        stage=job.stage if stage is None else stage,
-        from_state=from_state,
-        to_state=to_state,
-        from_stage=from_stage,
-        to_stage=to_stage,
-        command_id=command_id,
-        evidence=dict(evidence or {}),
-    )
-    session.add(event)
-    session.flush()
-    return event
+    values = {
+        "job_id": job.id,
+        "seq": seq,
+        "kind": kind.value,
+        "at": now,
+        "actor": clip(actor, 255),
+        "reason": clip(reason),
+        "attempt": job.attempt if attempt is None else attempt,
+        "epoch": job.epoch if epoch is None else epoch,
+        "stage": job.stage if stage is None else stage,
+        "from_state": from_state,
+        "to_state": to_state,
+        "from_stage": from_stage,
+        "to_stage": to_stage,
+        "command_id": command_id,
+        "evidence": dict(evidence or {}),
+    }
+    event_id = connection.execute(_INSERT, values).scalar_one()
+    return JobEvent(id=event_id, **values)
 
 
 def record_note(
@@ -102,10 +108,23 @@ def list_events(
     kinds: Iterable[EventKind] | None = None,
 ) -> list[JobEvent]:
     """Events with ``seq > after_seq`` in ``seq`` order, at most ``limit``."""
-    query = select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.seq > after_seq)
+    return list(session.exec(_in_seq(select(JobEvent), job_id, after_seq, limit, kinds)).all())
+
+
+def event_rows(
+    session: Session, *, job_id: str, after_seq: int, limit: int, kinds: Iterable[EventKind] | None = None
+) -> list[Row[Any]]:
+    """``list_events`` as plain rows (the columns of ``JobEvent``): a page of the API reads
+    hundreds, and an ORM object per row costs more than the row's read."""
+    query = _in_seq(select(*JobEvent.__table__.c), job_id, after_seq, limit, kinds)  # type: ignore[attr-defined]
+    return list(session.exec(query).all())
+
+
+def _in_seq(query: Any, job_id: str, after_seq: int, limit: int, kinds: Iterable[EventKind] | None) -> Any:
+    query = query.where(JobEvent.job_id == job_id, JobEvent.seq > after_seq)
     if kinds is not None:
         query = query.where(col(JobEvent.kind).in_([kind.value for kind in kinds]))
-    return list(session.exec(query.order_by(col(JobEvent.seq)).limit(limit)).all())
+    return query.order_by(col(JobEvent.seq)).limit(limit)
 
 
 @dataclass(frozen=True)

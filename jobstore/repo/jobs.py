@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
 from jobstore.errors import IdempotencyConflictError, InvalidCursorError, JobNotFoundError, QuotaExceededError
@@ -156,16 +157,18 @@ def list_jobs(
     owner: str | None = None,
     parent_job_id: str | None = None,
     include_deleted: bool = False,
+    only: Sequence[str] | None = None,
 ) -> JobPage:
     """Newest first, keyset-paginated on ``(created_at, id)``: stable while jobs are added.
 
     ``name`` matches a case-insensitive substring (``%`` and ``_`` are literal). ``cursor`` is the
     opaque ``next_cursor`` of the previous page (``InvalidCursorError`` if it is not one). Deleted
-    jobs (tombstones) are left out unless ``include_deleted``.
+    jobs (tombstones) are left out unless ``include_deleted``. ``only``: load just these columns
+    (a page shows a few of a job's; reading another one after the session raises).
     """
     if limit < 1:
         raise ValueError("limit must be >= 1")
-    query = select(Job)
+    query = select(Job) if only is None else select(Job).options(load_only(*(getattr(Job, c) for c in only)))
     if not include_deleted:
         query = query.where(col(Job.deleted_at).is_(None))
     if states:

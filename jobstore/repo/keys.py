@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, col, select
 
 from jobstore.errors import JobStoreError
 from jobstore.models import ApiKey
-from jobstore.repo._base import now_or
+from jobstore.repo._base import Reader, connection_of, detached, now_or
 
 KEY_PREFIX = "ocec_"
 KEY_BYTES = 32
@@ -106,17 +106,25 @@ def create_key(session: Session, *, name: str, role: Role | str, now: datetime |
     return NewKey(record, secret)
 
 
-def find_key(session: Session, presented: str) -> ApiKey | None:
-    """The active key ``presented`` is, compared in constant time; ``None`` if none (or revoked)."""
+_KEYS = ApiKey.__table__  # type: ignore[attr-defined]
+# Built once and read as plain rows: every request asks (an ORM load costs twice the statement).
+_BY_PREFIX = select(_KEYS).where(_KEYS.c.prefix == bindparam("prefix"))
+
+
+def find_key(reader: Reader, presented: str) -> ApiKey | None:
+    """The active key ``presented`` is, compared in constant time; ``None`` if none (or revoked).
+    The key comes back detached (a snapshot of its row), whatever ``reader`` is."""
     if not presented.startswith(KEY_PREFIX) or len(presented) > MAX_KEY_LENGTH:
         return None
     digest = hash_key(presented)
-    candidates = session.exec(select(ApiKey).where(ApiKey.prefix == key_prefix(presented))).all()
+    candidates = connection_of(reader).execute(_BY_PREFIX, {"prefix": key_prefix(presented)}).all()
     match = None
     for candidate in candidates:  # compare every candidate: the time taken does not depend on which
         if hmac.compare_digest(candidate.key_hash, digest):
             match = candidate
-    return match if match is not None and match.revoked_at is None else None
+    if match is None or match.revoked_at is not None:
+        return None
+    return detached(ApiKey, dict(match._mapping))
 
 
 def get_key(session: Session, key_id: str) -> ApiKey:

@@ -12,17 +12,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, update
+from sqlalchemy import Row, bindparam, update
 from sqlmodel import Session, col, select
 
 from jobstore.dialect import insert_ignore
-from jobstore.downsample import keep
+from jobstore.downsample import keep_columns
 from jobstore.events import Actor, EventKind
 from jobstore.models import CheckpointRecord, EpochMetric, Job
-from jobstore.records import EpochRow
+from jobstore.records import CheckpointRow, EpochRow
 from jobstore.repo._base import fence, lock_job, now_or
+from jobstore.repo.checkpoints import store_checkpoints
 from jobstore.repo.events import append_event
 
 _metric = EpochMetric.__table__  # type: ignore[attr-defined]
@@ -34,28 +36,29 @@ HEADLINE = ("train_loss", "val_loss", "val_f1", "val_precision", "val_recall", "
 
 
 def record_epoch(
-    session: Session, *, job_id: str, attempt: int, row: EpochRow, now: datetime | None = None
+    session: Session,
+    *,
+    job_id: str,
+    attempt: int,
+    row: EpochRow,
+    now: datetime | None = None,
+    checkpoints: Sequence[CheckpointRow] = (),
 ) -> bool:
     """Fenced: store an epoch's metrics and advance the job's position. False if already recorded.
 
-    In the same transaction: ``job.epoch`` (never backwards), ``stage``, ``latest_metrics``,
-    ``best_f1``/``best_epoch`` (highest val F1 among live rows; a tie goes to the lower val loss, as
-    the engine's ``best.pt``, then to the earlier epoch),
-    ``progress_at``, and an ``EPOCH`` event carrying the row id.
+    In the same transaction: ``checkpoints`` first (the epoch's checkpoint records, which the engine
+    wrote before it reported the epoch: ``checkpoints.store_checkpoints``), ``job.epoch`` (never
+    backwards), ``stage``, ``latest_metrics``, ``best_f1``/``best_epoch`` (highest val F1 among live
+    rows; a tie goes to the lower val loss, as the engine's ``best.pt``, then to the earlier epoch),
+    ``progress_at``, and an ``EPOCH`` event carrying the row id. The row goes in as a plain insert
+    of a reused statement, not an ORM object: this runs every epoch on the training thread.
     """
     now = now_or(now)
     job = fence(session, job_id=job_id, attempt=attempt)
-    values = EpochMetric(job_id=job_id, attempt=attempt, recorded_at=now, **row.columns()).model_dump(
-        exclude={"id"}
-    )
-    stmt = insert_ignore(
-        session.get_bind().dialect.name,
-        _metric,
-        values,
-        index_elements=["job_id", "epoch"],
-        where_false_column="superseded",
-    ).returning(_metric.c.id)
-    metric_id = session.exec(stmt).scalar_one_or_none()
+    store_checkpoints(session, job, checkpoints)
+    values = {"job_id": job_id, "attempt": attempt, "superseded": False, "superseded_at": None,
+              "recorded_at": now, **row.columns()}  # fmt: skip
+    metric_id = session.connection().execute(_insert(session.get_bind().dialect.name), values).scalar()
     job.progress_at = now
     if metric_id is None:
         session.add(job)
@@ -74,6 +77,14 @@ def record_epoch(
         now=now,
     )
     return True
+
+
+@cache
+def _insert(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING id`` on the live (job, epoch) index."""
+    return insert_ignore(
+        dialect, _metric, None, index_elements=["job_id", "epoch"], where_false_column="superseded"
+    ).returning(_metric.c.id)
 
 
 def _advance(session: Session, job: Job, row: EpochRow) -> None:
@@ -196,26 +207,45 @@ def list_metrics(
 ) -> list[EpochMetric]:
     """Rows with ``after_epoch < epoch [< before_epoch]`` by epoch (an epoch's superseded rows after
     its live one). ``limit=None``: all of them."""
-    query = select(EpochMetric).where(EpochMetric.job_id == job_id, EpochMetric.epoch > after_epoch)
+    query = _in_order(select(EpochMetric), job_id, after_epoch, include_superseded, before_epoch)
+    return list(session.exec(query if limit is None else query.limit(limit)).all())
+
+
+def metric_rows(
+    session: Session, *, job_id: str, after_epoch: int, limit: int, include_superseded: bool = False
+) -> list[Row[Any]]:
+    """``list_metrics`` as plain rows (the columns of ``EpochMetric``): a page of the API reads
+    hundreds, and an ORM object per row costs more than the row's read."""
+    query = _in_order(select(*_metric.c), job_id, after_epoch, include_superseded, None)  # type: ignore[call-overload]
+    return list(session.exec(query.limit(limit)).all())
+
+
+def _in_order(
+    query: Any, job_id: str, after_epoch: int, include_superseded: bool, before_epoch: int | None
+) -> Any:
+    """``query`` of a job's rows with ``after_epoch < epoch [< before_epoch]``, by epoch."""
+    query = query.where(EpochMetric.job_id == job_id, EpochMetric.epoch > after_epoch)
     if before_epoch is not None:
         query = query.where(EpochMetric.epoch < before_epoch)
     if not include_superseded:
         query = query.where(col(EpochMetric.superseded).is_(False))
-    query = query.order_by(col(EpochMetric.epoch), col(EpochMetric.superseded), col(EpochMetric.id))
-    return list(session.exec(query if limit is None else query.limit(limit)).all())
+    return query.order_by(col(EpochMetric.epoch), col(EpochMetric.superseded), col(EpochMetric.id))
 
 
 def recent_epoch_seconds(session: Session, *, job_id: str, after_epoch: int, limit: int) -> list[float]:
     """The epoch times of the live rows after ``after_epoch`` (at most ``limit``, by epoch): one
     column, not whole rows, since every status read asks for it (the ETA)."""
-    query = (
-        select(EpochMetric.epoch_seconds)
-        .where(EpochMetric.job_id == job_id, EpochMetric.epoch > after_epoch)
-        .where(col(EpochMetric.superseded).is_(False))
-        .order_by(col(EpochMetric.epoch), col(EpochMetric.superseded), col(EpochMetric.id))
-        .limit(limit)
-    )
-    return [seconds for seconds in session.exec(query).all() if seconds is not None]
+    params = {"job_id": job_id, "after_epoch": after_epoch, "limit": limit}
+    return [seconds for seconds in session.exec(_RECENT_SECONDS, params=params).all() if seconds is not None]
+
+
+_RECENT_SECONDS = (  # built once: the status read runs it per request
+    select(EpochMetric.epoch_seconds)
+    .where(EpochMetric.job_id == bindparam("job_id"), EpochMetric.epoch > bindparam("after_epoch"))
+    .where(col(EpochMetric.superseded).is_(False))
+    .order_by(col(EpochMetric.epoch), col(EpochMetric.superseded), col(EpochMetric.id))
+    .limit(bindparam("limit"))
+)
 
 
 def chart_metrics(
@@ -229,15 +259,31 @@ def chart_metrics(
     Only the charted columns of every row are read; the kept rows are then read whole, as plain rows
     (the columns of ``EpochMetric``, without the ORM's per-object cost).
     """
-    columns = [_metric.c.id, _metric.c.stage, *(_metric.c[name] for name in CHARTED)]
-    light = session.exec(
-        select(*columns)  # type: ignore[call-overload]
-        .where(_metric.c.job_id == job_id, _metric.c.epoch > after_epoch, _metric.c.superseded.is_(False))
-        .order_by(_metric.c.epoch)
-    ).all()
-    kept = keep([row.stage for row in light], [row[2:] for row in light], points)
+    light = charted_columns(session, job_id, after_epoch)
+    columns = list(zip(*light, strict=True))  # id, stage, then one column per charted value
+    kept = keep_columns(columns[1], columns[2:], points) if light else []
     if len(kept) == len(light):  # nothing to thin: the plain read, without a long IN list
         return list_metrics(session, job_id=job_id, after_epoch=after_epoch, limit=None)
-    ids = [light[i].id for i in kept]
+    ids = [columns[0][i] for i in kept]
     query = select(*_metric.c).where(_metric.c.id.in_(ids)).order_by(_metric.c.epoch)  # rows, not objects
     return list(session.exec(query).all())  # type: ignore[call-overload]
+
+
+def charted_columns(session: Session, job_id: str, after_epoch: int) -> list[tuple[Any, ...]]:
+    """The live rows' id, stage and charted values, by epoch, as the driver's tuples: these columns
+    (integers, floats) have no result processing, and a long run has thousands of rows, so building
+    a result row object for each would cost more than reading them."""
+    params = {"job_id": job_id, "after_epoch": after_epoch}
+    result = session.connection().execute(_CHARTED_COLUMNS, params)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
+
+
+_CHARTED_COLUMNS = (  # built once; the live rows' id, stage and charted values, by epoch
+    select(_metric.c.id, _metric.c.stage, *(_metric.c[name] for name in CHARTED))
+    .where(_metric.c.job_id == bindparam("job_id"), _metric.c.epoch > bindparam("after_epoch"))
+    .where(_metric.c.superseded.is_(False))
+    .order_by(_metric.c.epoch)
+)

@@ -69,9 +69,15 @@ def has_fresh(session: Session) -> bool:
 
 
 def fan_out(session: Session, *, server_urls: Sequence[str], now: datetime, limit: int = 100) -> int:
-    """Deliveries for up to ``limit`` new notifications; returns how many notifications were fanned out."""
+    """Deliveries for up to ``limit`` new notifications; returns how many notifications were fanned out
+    (a notification no URL asks for counts, and is deleted: with no webhooks the outbox stays empty)."""
+    # Oldest first, so deliveries (due in id order) go out in the order the events happened; without
+    # an order PostgreSQL may hand back a job's later event first.
     ids = session.exec(
-        select(Notification.id).where(col(Notification.fanned_out).is_(False)).limit(limit)
+        select(Notification.id)
+        .where(col(Notification.fanned_out).is_(False))
+        .order_by(col(Notification.created_at), col(Notification.job_id), col(Notification.seq))
+        .limit(limit)
     ).all()
     done = 0
     for notification_id in ids:
@@ -81,6 +87,10 @@ def fan_out(session: Session, *, server_urls: Sequence[str], now: datetime, limi
         job = session.get(Job, row.job_id)
         targets = {url: Scope.SERVER for url in server_urls}
         targets |= {url: Scope.JOB for url in job_urls(job.spec if job else {})}
+        if not targets:  # no URL asks for it: nothing would ever send it, so it is not kept
+            session.delete(row)
+            done += 1
+            continue
         for url, scope in targets.items():
             session.add(
                 NotificationDelivery(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from api import main
 from api.main import create_app
 from api.settings import ApiSettings
 from tests.api.conftest import Key
@@ -147,3 +151,16 @@ def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:
     assert (missing.status_code, missing.json()["type"]) == (404, "urn:ocec-jobs:problem:not-found")
     assert (wrong_method.status_code, wrong_method.json()["status"]) == (405, 405)
     assert wrong_method.headers["content-type"] == "application/problem+json"
+
+
+def test_only_a_served_app_freezes_its_start_up_heap(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    gc.unfreeze()
+    with TestClient(app):
+        assert gc.get_freeze_count() == 0  # an in-process app: the heap is not the app's alone
+    monkeypatch.setattr(main, "create_app", lambda: app)
+    served = main.create_served_app()  # what `ocec-jobs api` serves
+    try:
+        with TestClient(served):
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

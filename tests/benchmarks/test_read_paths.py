@@ -5,6 +5,9 @@ metrics). No figure is asserted."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -27,3 +30,23 @@ def test_paging_reads_answer_and_their_plans_use_the_indexes(capsys: pytest.Capt
     assert "ix_job_state_created (state=?)" in plans
     assert "ix_epoch_metric_job_epoch (job_id=? AND epoch>?)" in plans
     assert "USE TEMP B-TREE FOR ORDER BY" not in plans  # no full sort (a tie-break within an epoch is)
+    assert "SEARCH attempt USING COVERING INDEX ix_attempt_ended_at" in plans  # the reaper's latest end
+    assert "SCAN attempt" not in plans
+
+
+def test_the_idle_phase_waits_for_a_quiet_server_and_no_longer() -> None:
+    """``settle`` (before the idle phase) waits while the server's session burns CPU, up to its
+    timeout, and returns after a second once the session is quiet."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    try:
+        assert bench.settle(busy.pid, timeout=2.5) >= 2.5
+    finally:
+        busy.kill()
+        busy.wait()
+    quiet = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        time.sleep(0.5)  # past its start-up
+        assert bench.settle(quiet.pid, timeout=10) < 2.5
+    finally:
+        quiet.kill()
+        quiet.wait()

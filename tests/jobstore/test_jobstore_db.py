@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlmodel import select
 
-from jobstore.db import dispose_after_fork, make_engine, read_session, write_transaction
+from jobstore.db import dispose_after_fork, make_engine, read_connection, read_session, write_transaction
 from jobstore.models import Job
 
 
@@ -111,3 +111,22 @@ def test_dispose_after_fork_keeps_the_engine_usable(migrated_engine: Engine) -> 
     dispose_after_fork(migrated_engine)
     with read_session(migrated_engine) as session:
         assert session.exec(select(Job)).all() == []
+
+
+def test_a_read_connection_sends_its_statements_alone_on_sqlite(migrated_engine: Engine) -> None:
+    """The hot reads' connection: no BEGIN and no ROLLBACK around a statement on SQLite (each reads
+    its own snapshot); a read session and a write transaction still begin theirs."""
+    sent: list[str] = []
+    listen = lambda *args: sent.append(args[2].split()[0].upper())  # noqa: E731  (the statement's verb)
+    event.listen(migrated_engine, "before_cursor_execute", listen)
+    with write_transaction(migrated_engine) as session:
+        session.add(Job(name="seen", spec={}, epochs=1))
+    written, sent[:] = list(sent), []
+    with read_connection(migrated_engine) as connection:
+        names = connection.execute(select(Job.name)).scalars().all()  # type: ignore[call-overload]
+    event.remove(migrated_engine, "before_cursor_execute", listen)
+    assert names == ["seen"]  # what was committed
+    if migrated_engine.dialect.name == "sqlite":
+        assert (written[0], sent) == ("BEGIN", ["SELECT"])
+    else:
+        assert sent == ["SELECT"]  # psycopg begins its transaction itself, not by a statement

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
 
-from jobstore.db import read_session, write_transaction
+from jobstore.db import read_connection, read_session, write_transaction
 from jobstore.models import ApiKey
 from jobstore.repo import keys
 from jobstore.repo.keys import Role
@@ -46,6 +48,29 @@ def test_find_key_matches_the_whole_key_only(engine: Engine) -> None:
 
     assert found is not None and (found.id, found.role) == (new.record.id, "viewer")
     assert (near_miss, prefix_only, foreign, huge) == (None, None, None, None)
+    with read_connection(engine) as connection:  # the API's look-up: a plain row, the same key
+        plain = keys.find_key(connection, new.secret)
+    assert plain is not None and plain.model_dump() == found.model_dump() == new.record.model_dump()
+
+
+# A served API's first request: the plain-row look-up is the process's first use of the models.
+FIRST_LOOK_UP = """
+import sys
+from jobstore.db import make_engine, read_connection
+from jobstore.repo.keys import find_key
+with read_connection(make_engine(sys.argv[1])) as connection:
+    key = find_key(connection, sys.argv[2])
+print(key.name, key.role, key.last_used_at)
+"""
+
+
+def test_a_key_found_by_a_fresh_process_reads_like_a_loaded_one(engine: Engine) -> None:
+    new = make(engine, name="fresh")
+    url = engine.url.render_as_string(hide_password=False)
+    found = subprocess.run(
+        [sys.executable, "-c", FIRST_LOOK_UP, url, new.secret], capture_output=True, text=True, timeout=60
+    )
+    assert (found.returncode, found.stdout.split()) == (0, ["fresh", "operator", "None"]), found.stderr
 
 
 def test_a_revoked_key_is_not_found_and_revoking_twice_keeps_the_first_time(
@@ -60,6 +85,7 @@ def test_a_revoked_key_is_not_found_and_revoking_twice_keeps_the_first_time(
         revoked_at = again.revoked_at
     with read_session(engine) as session:
         assert keys.find_key(session, new.secret) is None
+        assert keys.find_key(session.connection(), new.secret) is None
         assert keys.active_key(session, new.record.id) is None
         assert keys.count_keys(session) == 1  # revoked keys still count: no new first admin key
     assert revoked_at == at(0)

@@ -10,7 +10,7 @@ from jobstore import repo
 from jobstore.db import read_session, write_transaction
 from jobstore.errors import FencedOutError
 from jobstore.events import EventKind
-from jobstore.records import EpochRow
+from jobstore.records import CheckpointRow, EpochRow
 
 Start = Callable[..., tuple[str, int]]
 
@@ -113,3 +113,26 @@ def test_list_metrics_window(engine: Engine, start_job: Start) -> None:
             4,
             5,
         ]
+
+
+def test_an_epoch_row_carries_its_checkpoint_records(engine: Engine, start_job: Start) -> None:
+    """The worker's one commit per epoch: the epoch's records, in order, then its row; fenced once."""
+    job_id, attempt = start_job()
+    kinds = {"epochs/epoch_0001.pt": "epoch", "last.pt": "last", "best.pt": "best"}
+    files = [
+        CheckpointRow(path=f"{job_id}/{name}", kind=kind, epoch=1, stage=1, size_bytes=5, sha256="ab")
+        for name, kind in kinds.items()
+    ]
+    with pytest.raises(FencedOutError), write_transaction(engine) as session:
+        repo.record_epoch(session, job_id=job_id, attempt=attempt + 1, row=row(1, 0.7), checkpoints=files)
+    with write_transaction(engine) as session:
+        assert repo.record_epoch(session, job_id=job_id, attempt=attempt, row=row(1, 0.7), checkpoints=files)
+    with read_session(engine) as session:
+        records = repo.list_checkpoints(session, job_id=job_id)
+        job = repo.get_job(session, job_id)
+        [metric] = repo.list_metrics(session, job_id=job_id)
+    assert [(r.path, r.kind, r.attempt, r.size_bytes, r.sha256) for r in records] == [
+        (f.path, f.kind, attempt, 5, "ab") for f in files
+    ]
+    assert (job.last_checkpoint, job.best_checkpoint, job.epoch) == (files[1].path, files[2].path, 1)
+    assert (metric.epoch, metric.val_f1, metric.superseded, metric.lrs) == (1, 0.7, False, {"head": 1e-4})

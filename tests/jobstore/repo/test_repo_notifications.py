@@ -80,6 +80,36 @@ def test_fan_out_gives_each_url_one_delivery_signed_by_its_owner(
     assert outbox(engine, job.id)[0].fanned_out
 
 
+def test_a_notification_no_url_asks_for_is_not_kept(
+    engine: Engine, new_job: Callable[..., Job], at: Clock
+) -> None:
+    told, untold = new_job(notify=NOTIFY), new_job()  # no server URLs: only the first has a receiver
+    for job in (told, untold):
+        with write_transaction(engine) as session:
+            repo.transition(session, job, JobState.CANCELLED, actor="op", reason="r")
+    with write_transaction(engine) as session:
+        assert fan_out(session, server_urls=[], now=at(1)) == 2
+    assert outbox(engine, untold.id) == [] and outbox(engine, told.id)[0].fanned_out
+    with read_session(engine) as session:
+        assert [r.job_id for r in session.exec(select(NotificationDelivery)).all()] == [told.id]
+
+
+def test_fan_out_takes_the_oldest_notification_first(
+    engine: Engine, new_job: Callable[..., Job], at: Clock
+) -> None:
+    """Deliveries go out in id order, so the fan-out's order is the receiver's: written out of order
+    (as rows of several writers can land), they are still fanned out oldest first."""
+    job = new_job(notify=NOTIFY)
+    with write_transaction(engine) as session:
+        for seq, kind in ((3, "job.awaiting_decision"), (1, "job.state_changed"), (2, "job.stage_changed")):
+            session.add(Notification(job_id=job.id, seq=seq, kind=kind, payload={}, created_at=at(seq)))
+    with write_transaction(engine) as session:
+        assert fan_out(session, server_urls=[], now=at(4)) == 3
+    with read_session(engine) as session:
+        rows = session.exec(select(NotificationDelivery).order_by(col(NotificationDelivery.id))).all()
+    assert [r.kind for r in rows] == ["job.state_changed", "job.stage_changed", "job.awaiting_decision"]
+
+
 def test_the_backoff_doubles_up_to_its_cap() -> None:
     policy = RetryPolicy(backoff_seconds=0.5, backoff_max_seconds=3.0, max_attempts=10)
     assert [policy.wait(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
