@@ -92,6 +92,8 @@ def fit_sizes(targets: list[float]) -> dict[float, int]:
             points.append((n, per_epoch(baseline(config, Path(out)))))
     (n0, t0), (n1, t1) = points
     slope = (t1 - t0) / (n1 - n0)
+    if slope <= 0:
+        raise SystemExit(f"cannot fit epoch lengths: {n0} images {t0:.3f} s, {n1} images {t1:.3f} s (load?)")
     return {t: max(64, round(n0 + (t - t0) / slope)) for t in targets}
 
 
@@ -105,7 +107,7 @@ def per_epoch(timing: dict[str, Any]) -> float:
 def case(
     api: Api, home: Path, tmp: Path, target: float, n: int, epochs: int, args: argparse.Namespace
 ) -> dict[str, Any]:
-    name = f"overhead-{n}"
+    name = f"overhead-{target:g}-{n}"
     folder = home / "data" / name
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(bench_data(n), folder / "dataset.parquet")
@@ -118,7 +120,7 @@ def case(
     api.when(job, "succeeded")
     job_seconds = time.monotonic() - started
     served = json.loads((home / "runs" / job / TIMING).read_text())
-    plain = run_baseline(served["config"], tmp / f"baseline-{n}")
+    plain = run_baseline(served["config"], tmp / f"baseline-{target:g}-{n}")
     hooks = {k: v / epochs * 1000 for k, v in served["hook_seconds"].items() if k in PER_EPOCH}
     cpu = {k: v / epochs * 1000 for k, v in served["hook_cpu_seconds"].items() if k in PER_EPOCH}
     return {

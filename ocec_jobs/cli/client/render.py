@@ -64,6 +64,10 @@ def status_text(job: Mapping[str, Any]) -> str:
     since = job.get("stage_since_epoch")
     if since:
         lines.append(f"  stage      {job.get('stage')} since epoch {since}: {job.get('stage_reason') or '-'}")
+    race = job.get("race")
+    if race:  # the job's own state covers the race's stage 1 only
+        winner = f", winner {race['winner']}" if race.get("winner") else ""
+        lines.append(f"  race       {race.get('state')}{winner}: ocec-jobs race {job['id']}")
     metrics = job.get("latest_metrics") or {}
     if metrics:
         lines.append(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -283,3 +284,7 @@ def test_submit_race_then_race_shows_the_leaderboard_and_stops_it(stack: Stack) 
     assert stopped.code == Exit.OK, stopped.err
     assert {e["status"] for e in json.loads(stopped.out)["leaderboard"]} == {"cut"}
     assert stack.cli("race", job_id, "--promote", "guide").code == Exit.REFUSED  # not a live race
+    status = stack.cli("status", job_id)
+    # the race service settles a stopped race (racing until it passes): either is the race's own state
+    assert status.code == Exit.OK
+    assert re.search(rf"^  race +(racing|stopped): ocec-jobs race {job_id}$", status.out, re.MULTILINE)
