@@ -3,7 +3,8 @@
 Packages that start one expensive stack per session (the fault suite's private servers, the
 steering and dashboard stacks) stay on one worker each, so the stack is built once; every other
 test module is a unit of its own (as ``loadfile`` does). The long units are put first so that they
-start first and the short modules fill in around them. Without xdist only the order changes.
+start first and the short modules fill in around them: a long module left to the end of the queue
+would run alone while the other worker idles. Without xdist only the order changes.
 
 (xdist's own ``--dist loadgroup`` reads ``xdist_group`` marks into node ids, which pytest 9 no
 longer lets a plugin rewrite: the groups were silently ignored, hence a scheduler of our own.)
@@ -20,6 +21,16 @@ TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 # Longest first: one worker takes each of these whole, in this order.
 PACKAGES = ("faults", "steering", "api/dashboard", "docs", "benchmarks", "ocec_jobs/client")
+# Then the longest modules (minutes each on a loaded box: real engines, real process trees, the
+# fuzzer), ahead of the many short ones, which come in collection order.
+LONG_MODULES = (
+    "integration/test_progressive_job.py",
+    "ocec_jobs/test_demo.py",
+    "api/test_fuzz.py",
+    "ocec_jobs/test_supervisor.py",
+    "ocec_jobs/test_up.py",
+    "ocec_jobs/test_serve.py",
+)
 
 
 def unit_of(path: Path) -> tuple[int, str]:
@@ -28,7 +39,10 @@ def unit_of(path: Path) -> tuple[int, str]:
     for rank, package in enumerate(PACKAGES):
         if relative.is_relative_to(package):
             return rank, package
-    return len(PACKAGES), relative.as_posix()
+    name = relative.as_posix()
+    if name in LONG_MODULES:
+        return len(PACKAGES) + LONG_MODULES.index(name), name
+    return len(PACKAGES) + len(LONG_MODULES), name
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -13,8 +13,12 @@ key) and mixes the link chains with calls of any operation, whose path ids are, 
 the valid cases, real: the seeded job, a model and a dataset upload, a key to revoke.
 
 Budget: ``OCEC_FUZZ_EXAMPLES`` (default 30) examples per operation; ``OCEC_FUZZ_SCENARIOS``
-(default 80) stateful scenarios or ``OCEC_FUZZ_STATEFUL_SECONDS`` (default 45), whichever ends
-first, but not before every operation has been called (at most four times the scenarios).
+(default 60) stateful scenarios or ``OCEC_FUZZ_STATEFUL_SECONDS`` (default 25), whichever ends
+first (past the scenarios, runs go on within the seconds until every operation has been called).
+Streams: a job's stream stays open until the job ends, so a read is cut after
+``max-stream-events`` events or ``STREAM_CUT_SECONDS``; half the real job ids of stream reads are a
+finished job's, whose whole feed (``end`` event included) arrives at once.
+A failed stateful run prints the steps that failed; ``pytest --hypothesis-seed=N`` fixes the draws.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import hypothesis
 import pytest
+import requests
 import schemathesis
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule
@@ -51,14 +57,23 @@ from tests.api.conftest import DATASET, PRETRAIN, forget_queue
 from tests.api.worker_sim import SimWorker
 
 EXAMPLES = int(os.environ.get("OCEC_FUZZ_EXAMPLES", "30"))
-SCENARIOS = int(os.environ.get("OCEC_FUZZ_SCENARIOS", "80"))
-STATEFUL_SECONDS = float(os.environ.get("OCEC_FUZZ_STATEFUL_SECONDS", "45"))
+SCENARIOS = int(os.environ.get("OCEC_FUZZ_SCENARIOS", "60"))
+STATEFUL_SECONDS = float(os.environ.get("OCEC_FUZZ_STATEFUL_SECONDS", "25"))
 STEPS = 8
 SCENARIOS_PER_RUN = 10  # the time budget is checked between runs
 MAX_RESTARTS = 60
 # Openings are drawn at random, so the scenario budget can end before every operation was called:
-# the run then goes on, up to this many scenarios, until each one has been.
+# the run then goes on, within the seconds and up to this many scenarios, until each one has been.
 SCENARIO_CAP = 4 * SCENARIOS
+STREAM = "/jobs/{job_id}/stream"
+# A stream of a job that has not ended is cut at this deadline (schemathesis keeps the events read
+# by then). The same deadline covers the answer's headers: when they are not there yet (a loaded
+# box), the read is made once more with HEADERS_SECONDS, which only a stuck server would exceed.
+STREAM_CUT_SECONDS = 1.0
+HEADERS_SECONDS = 15.0
+# A valid case of these draws a picture of the seeded job (up to 3000 x 2400 pixels, about a second
+# each on a loaded box): a third of the examples (the invalid cases are answered before drawing).
+RENDERED = {"/jobs/{job_id}/plot.png"}
 ROLES = (keys.Role.VIEWER, keys.Role.OPERATOR, keys.Role.ADMIN)
 
 
@@ -74,6 +89,7 @@ class Tally:
     role: str = keys.Role.ADMIN.value
     scenarios: int = 0
     restarts: int = 0
+    slow_stream_headers: int = 0  # stream reads made again: the headers missed STREAM_CUT_SECONDS
 
     def count(self, operation: str, status: int) -> None:
         self.by_phase[self.phase] += 1
@@ -86,6 +102,7 @@ class Tally:
         statuses = ", ".join(f"{code}: {n}" for code, n in sorted(self.by_status.items()))
         phases = ", ".join(f"{phase} {n}" for phase, n in self.by_phase.items())
         stateful = f"{self.scenarios} stateful scenarios, {self.restarts} restarts"
+        stateful += f", {self.slow_stream_headers} stream reads made again"
         total = sum(self.by_phase.values())
         return f"schemathesis: {total} requests ({phases}; {stateful}); by status {statuses}"
 
@@ -118,8 +135,9 @@ def fuzz_settings(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> I
     forget_queue(redis_url, settings.queue)
 
 
-def seed_job(settings: ApiSettings) -> str:
-    """A running job with an epoch of metrics and a checkpoint file: rows for the fuzzer to meet."""
+def seed_job(settings: ApiSettings, *, finished: bool = False) -> str:
+    """A running job with an epoch of metrics and a checkpoint file: rows for the fuzzer to meet;
+    ``finished``: the same job run to its end (a stream of it replays everything, then ``end``)."""
     engine = make_engine(settings.database_url)
     try:
         with write_transaction(engine) as session:
@@ -131,6 +149,8 @@ def seed_job(settings: ApiSettings) -> str:
         (settings.runs_root / job_id).mkdir(parents=True)
         (settings.runs_root / job_id / "last.pt").write_bytes(b"weights")
         worker.checkpoint(f"{job_id}/last.pt", CheckpointKind.LAST, epoch=1)
+        if finished:
+            worker.finish()
         return job_id
     finally:
         engine.dispose()
@@ -141,6 +161,7 @@ class Seeded:
     """Real rows for the fuzzer's path ids, and a key per role."""
 
     job_id: str
+    finished_job_id: str  # its stream ends by itself
     upload_ids: dict[str, str]  # "/models/{upload_id}" or "/datasets/{upload_id}" -> an upload's id
     deletable_upload_ids: dict[str, str]  # the same for DELETE: the others stay for the later reads
     revocable_key_id: str  # DELETE /keys/{key_id} may revoke it: no scenario signs in with it
@@ -162,7 +183,8 @@ def seed(settings: ApiSettings) -> Seeded:
             )
     finally:
         engine.dispose()
-    return Seeded(seed_job(settings), upload_ids, deletable, revocable, secrets)
+    finished = seed_job(settings, finished=True)
+    return Seeded(seed_job(settings), finished, upload_ids, deletable, revocable, secrets)
 
 
 def seed_upload(session: Any, settings: ApiSettings, kind: UploadKind) -> str:
@@ -191,11 +213,8 @@ def fuzz_schema(fuzz_settings: ApiSettings, seeded: Seeded) -> Iterator[Any]:
         {
             "auth": {"openapi": {"ApiKey": {"bearer": seeded.secrets[keys.Role.ADMIN.value]}}},
             "request-timeout": 5,
-            "max-stream-events": 6,
-            # A job's stream stays open until the job ends; keep-alives come every 0.1 s, so a read
-            # waits at most this long. 2 s, not 0.5: on a loaded CI box the answer's headers alone
-            # once took longer than half a second (a ReadTimeout, no finding about the API).
-            "operations": [{"include-path": "/jobs/{job_id}/stream", "request-timeout": 2.0}],
+            "max-stream-events": 8,  # more than the finished job's feed: its stream ends by itself
+            "operations": [{"include-path": STREAM, "request-timeout": STREAM_CUT_SECONDS}],
             "generation": {"max-examples": EXAMPLES, "database": "none"},
             # Schema-valid is not always acceptable: a data_root that does not exist, a reused
             # Idempotency-Key, … are documented 422s the schema cannot express.
@@ -220,7 +239,7 @@ def fuzz_schema(fuzz_settings: ApiSettings, seeded: Seeded) -> Iterator[Any]:
         deleting = case.operation.method.upper() == "DELETE"
         upload_ids = seeded.deletable_upload_ids if deleting else seeded.upload_ids
         real = {
-            "job_id": seeded.job_id,
+            "job_id": stream_job(case, seeded) if case.operation.path == STREAM else seeded.job_id,
             "upload_id": upload_ids.get(case.operation.path, ""),
             "key_id": seeded.revocable_key_id,
         }
@@ -240,9 +259,16 @@ def is_positive(case: Any) -> bool:
     return meta is not None and not meta.generation.mode.is_negative
 
 
-def coin(case: Any) -> bool:
+def coin(case: Any, toss: int = 0) -> bool:
+    """Heads or tails as a function of the case; ``toss`` 0, 1, … are independent of each other."""
     parts = (case.path_parameters, case.query, case.headers, case.body)
-    return zlib.crc32(json.dumps(parts, sort_keys=True, default=str).encode()) % 2 == 1
+    return zlib.crc32(json.dumps(parts, sort_keys=True, default=str).encode()) >> toss & 1 == 1
+
+
+def stream_job(case: Any, seeded: Seeded) -> str:
+    """Half the real stream reads are of the finished job (everything, then ``end``, at once), half of
+    the running one (its events, then keep-alives until the read is cut: STREAM_CUT_SECONDS)."""
+    return seeded.finished_job_id if coin(case, toss=1) else seeded.job_id
 
 
 def with_real_paths(body: dict[str, Any]) -> dict[str, Any]:
@@ -272,15 +298,30 @@ FUZZ_SETTINGS = hypothesis.settings(
 def test_every_operation(fuzz_schema: Any, method: str, path: str, mode: schemathesis.GenerationMode) -> None:
     operation = fuzz_schema[path][method]
 
-    @FUZZ_SETTINGS
+    examples = EXAMPLES // 3 if path in RENDERED and mode.is_positive else EXAMPLES
+
+    @hypothesis.settings(FUZZ_SETTINGS, max_examples=max(examples, 1))
     @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
     def fuzz(case: Any) -> None:
-        case.call_and_validate()
+        patiently(case.call_and_validate, case)
 
     try:
         fuzz()
     except hypothesis.errors.Unsatisfiable:
         pytest.skip(f"{method.upper()} {path} has no input that could be made invalid")
+
+
+def patiently(call: Callable[..., Any], case: Any) -> Any:
+    """``call()`` (a call and its checks); a stream read whose headers missed the cut deadline is
+    made once more with a deadline only a stuck server misses (HEADERS_SECONDS). Any other timeout
+    is a finding."""
+    try:
+        return call()
+    except requests.exceptions.ReadTimeout:
+        if case.operation.path != STREAM:
+            raise
+        TALLY.slow_stream_headers += 1
+        return call(timeout=HEADERS_SECONDS)
 
 
 def test_links_chain_operations(fuzz_schema: Any) -> None:
@@ -297,7 +338,7 @@ def test_stateful_sequences(fuzz_schema: Any, seeded: Seeded) -> None:
     """Chains of calls along the links, mixed with calls of any operation, each scenario as one role.
     The database outlives each scenario, so Hypothesis cannot always replay a choice sequence: it
     then stops with FlakyStrategyDefinition, which is no finding about the API. The run goes on with
-    fresh scenarios until the budget is spent: the scenarios, or the seconds once every operation
+    fresh scenarios until the budget is spent: the seconds, or the scenarios once every operation
     has been called. Any failed check is reported."""
     TALLY.phase = "stateful"
     failures: list[str] = []
@@ -308,6 +349,7 @@ def test_stateful_sequences(fuzz_schema: Any, seeded: Seeded) -> None:
 
     class Machine(fuzz_schema.as_state_machine()):  # type: ignore[misc]
         secret = ""
+        timeout: float | None = None  # the retried stream read's, else the configured one
 
         def setup(self) -> None:
             scenarios[0] += 1
@@ -321,9 +363,21 @@ def test_stateful_sequences(fuzz_schema: Any, seeded: Seeded) -> None:
         def before_call(self, case: Any) -> None:
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {self.secret}"}
 
+        def step(self, input: StepInput) -> Any:
+            return patiently(partial(self.patient_step, input), input.case)
+
+        def patient_step(self, input: StepInput, timeout: float | None = None) -> Any:
+            self.timeout = timeout
+            return super().step(input)
+
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {} if self.timeout is None else {"timeout": self.timeout}
+
         def validate_response(self, response: Any, case: Any, *args: Any, **kwargs: Any) -> None:
             try:
                 super().validate_response(response, case, *args, **kwargs)
+            except requests.exceptions.ReadTimeout:
+                raise  # a check's own request of a stream, made again by patiently()
             except Exception as exc:
                 failures.append(f"{TALLY.role} {case.operation.label}: {exc}")
                 raise
@@ -332,8 +386,9 @@ def test_stateful_sequences(fuzz_schema: Any, seeded: Seeded) -> None:
         setattr(Machine, f"call_{index}", rule(data=st.data())(calling(strategies[label])))
     deadline = time.monotonic() + STATEFUL_SECONDS
     for _restart in range(MAX_RESTARTS):
-        spent = scenarios[0] >= SCENARIOS or time.monotonic() > deadline
-        if (spent and called_all(labels)) or scenarios[0] >= SCENARIO_CAP:
+        if time.monotonic() > deadline or scenarios[0] >= SCENARIO_CAP:
+            break
+        if scenarios[0] >= SCENARIOS and called_all(labels):
             break
         try:
             Machine.run(settings=stateful_settings(SCENARIOS_PER_RUN))
@@ -367,7 +422,7 @@ def _call_the_missed(labels: list[str], strategies: dict[str, Any], secret: str)
     for label in sorted(set(labels) - {op for _, op, _ in TALLY.by_role}):
         case = strategies[label].example()
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {secret}"}
-        response = case.call_and_validate()
+        response = patiently(case.call_and_validate, case)
         if label not in {op for _, op, _ in TALLY.by_role}:  # in case the after_call hook did not count it
             TALLY.count(label, response.status_code)
 

@@ -3,6 +3,11 @@
 Synthetic domain A trains a model A in-process; the job fine-tunes it on the shifted domain B with a
 low stage-2 gate so that stage 2 happens: stage 1 → 2 recorded once, a live metrics row per epoch,
 the best .pt and the .onnx export on disk and recorded. The worker's main process never loads torch.
+
+Each test runs on one database, not both: minutes of real training each, and the database code
+they go through is tested on both backends by the jobstore and API tests. The plain job runs on
+SQLite (what ``ocec-jobs up`` uses), the preempted one on PostgreSQL (where workers on several
+machines share a queue).
 """
 
 from __future__ import annotations
@@ -18,6 +23,14 @@ from ocec_engine.config import TrainConfig
 from ocec_engine.synthetic import make_dataset
 
 N_IMAGES = 160
+
+
+def one_database(name: str) -> pytest.MarkDecorator:
+    """Run on ``name``'s database only (overrides the parametrized ``db_url`` of tests/conftest.py)."""
+    marks = [pytest.mark.postgres] if name == "postgres" else []
+    return pytest.mark.parametrize("db_url", [pytest.param(name, marks=marks)], indirect=True)
+
+
 BATCH = 64
 EPOCHS = 3
 UNFREEZE = 2
@@ -53,6 +66,7 @@ def _submit(h: Harness, name: str, **spec: object) -> str:
     return h.create(name=name, **values)
 
 
+@one_database("sqlite")
 def test_progressive_job_through_a_real_worker(real_harness: Harness, model_a: Path) -> None:
     h = real_harness
     _setup(h, model_a)
@@ -82,6 +96,7 @@ def test_progressive_job_through_a_real_worker(real_harness: Harness, model_a: P
     assert "libtorch" not in maps and "libcuda" not in maps  # the parent never loaded torch
 
 
+@one_database("postgres")
 def test_sigterm_mid_job_resumes_exactly_on_another_worker(real_harness: Harness, model_a: Path) -> None:
     h = real_harness
     _setup(h, model_a)
